@@ -1,0 +1,144 @@
+"""Confidence strategies: how much each observed cell of R counts in the reconstruction.
+
+A strategy is fitted on the training data (some use labels) and then turns any prediction
+matrix into a confidence matrix of the same shape, zero on missing cells. Fold-in of new
+instances uses the same fitted strategy with no labels, exactly as unlabeled training
+columns were treated.
+
+Strategies (by name):
+
+``uniform``      c_ui = 1.
+``certainty``    c_ui = max(2 |r_ui - 0.5|, floor): confident predictions count more (default).
+``calibration``  c_ui = q_u, one weight per classifier from its Brier score B_u on labeled
+                 instances: q_u = max(1 - 4 B_u, floor) (a constant 0.5 predictor has B=0.25).
+``adaptive``     c_ui = sqrt(certainty_ui * calibration_u): the geometric mean, so a cell is
+                 trusted when its classifier is reliable *and* it is far from 0.5.
+``label_aware``  is not a base strategy but a modulation (see :func:`label_aware`).
+
+A callable ``f(R, observed, labels) -> C`` is accepted as a strategy too; it is called with
+all-NaN labels at fold-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from cfensemble._validation import check_confidence
+
+DEFAULT_FLOOR = 0.05
+
+
+def uniform_confidence(R: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """c_ui = 1 on observed cells. Shapes (m, n) -> (m, n)."""
+    return observed.astype(np.float64)
+
+
+def certainty_confidence(
+    R: np.ndarray, observed: np.ndarray, floor: float = DEFAULT_FLOOR
+) -> np.ndarray:
+    """c_ui = max(2 |r_ui - 0.5|, floor) on observed cells. Shapes (m, n) -> (m, n)."""
+    # The floor keeps a prediction of exactly 0.5 in the fit: it still says "undecided".
+    c = np.maximum(2.0 * np.abs(np.nan_to_num(R, nan=0.5) - 0.5), floor)
+    return np.where(observed, c, 0.0)
+
+
+def brier_reliability(
+    R: np.ndarray, observed: np.ndarray, labels: np.ndarray, floor: float = DEFAULT_FLOOR
+) -> np.ndarray:
+    """Per-classifier reliability q_u = max(1 - 4 B_u, floor) from labeled cells.
+
+    Returns ndarray of shape (m,). A classifier with no labeled observed cell gets 1.
+    """
+    lab = ~np.isnan(labels)
+    q = np.ones(R.shape[0])
+    if not lab.any():
+        return q
+    Rl, Ol, yl = R[:, lab], observed[:, lab], labels[lab]
+    sq = np.where(Ol, (np.nan_to_num(Rl) - yl[None, :]) ** 2, 0.0)
+    counts = Ol.sum(axis=1)
+    has = counts > 0
+    brier = sq.sum(axis=1)[has] / counts[has]
+    q[has] = np.maximum(1.0 - 4.0 * brier, floor)
+    return q
+
+
+def label_aware(C: np.ndarray, R: np.ndarray, labels: np.ndarray, alpha: float) -> np.ndarray:
+    """The seed's label-aware modulation of a base confidence C.
+
+    For labeled y=1: c~ = c (1 + alpha r); y=0: c~ = c (1 + alpha (1 - r)); unlabeled: c~ = c.
+    Cells that agree with the label are trusted more. Shapes (m, n) -> (m, n); C is never
+    replaced, only multiplied.
+    """
+    Rz = np.nan_to_num(R, nan=0.0)
+    factor = np.ones_like(C)
+    pos = labels == 1.0
+    neg = labels == 0.0
+    factor[:, pos] = 1.0 + alpha * Rz[:, pos]
+    factor[:, neg] = 1.0 + alpha * (1.0 - Rz[:, neg])
+    return C * factor
+
+
+class Confidence:
+    """A fitted confidence strategy.
+
+    Parameters
+    ----------
+    strategy : {'uniform', 'certainty', 'calibration', 'adaptive'} or callable
+    floor : float
+        Smallest confidence an observed cell gets under 'certainty', 'calibration' and
+        'adaptive'.
+    """
+
+    def __init__(self, strategy: str | Callable = "certainty", floor: float = DEFAULT_FLOOR):
+        if not callable(strategy) and strategy not in STRATEGIES:
+            raise ValueError(
+                f"confidence must be one of {sorted(STRATEGIES)} or a callable "
+                f"f(R, observed, labels) -> C, got {strategy!r}"
+            )
+        self.strategy = strategy
+        self.floor = floor
+        self.reliability_: np.ndarray | None = None
+
+    def fit(self, R: np.ndarray, observed: np.ndarray, labels: np.ndarray) -> Confidence:
+        """Learn what the strategy needs from labeled instances (per-classifier reliability)."""
+        if self.strategy in ("calibration", "adaptive"):
+            self.reliability_ = brier_reliability(R, observed, labels, self.floor)
+        return self
+
+    def transform(
+        self, R: np.ndarray, observed: np.ndarray, labels: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Confidence matrix of shape (m, n) for predictions R, zero where not observed."""
+        if labels is None:
+            labels = np.full(R.shape[1], np.nan)
+        s = self.strategy
+        if callable(s):
+            C = check_confidence(s(R, observed, labels), R.shape, "confidence(R, observed, labels)")
+            return np.where(observed, C, 0.0)
+        if s == "uniform":
+            return uniform_confidence(R, observed)
+        if s == "certainty":
+            return certainty_confidence(R, observed, self.floor)
+        q = self.reliability_ if self.reliability_ is not None else np.ones(R.shape[0])
+        if s == "calibration":
+            return np.where(observed, q[:, None], 0.0)
+        # adaptive
+        cert = certainty_confidence(R, observed, self.floor)
+        return np.where(observed, np.sqrt(cert * q[:, None]), 0.0)
+
+    def fit_transform(self, R, observed, labels) -> np.ndarray:
+        return self.fit(R, observed, labels).transform(R, observed, labels)
+
+
+STRATEGIES = ("uniform", "certainty", "calibration", "adaptive")
+
+
+def label_aware_strength(alpha: float, rho: float) -> float:
+    """Effective modulation strength used by the ALS trainer: alpha_eff = 2 (1 - rho) alpha.
+
+    rho = 1 switches the modulation off (pure weighted factorization with the base C);
+    rho = 0.5 gives the seed's alpha; rho = 0 doubles it.
+    """
+    return 2.0 * (1.0 - rho) * alpha

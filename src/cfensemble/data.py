@@ -1,0 +1,84 @@
+"""EnsembleData: the probability matrix R, its labels and its observed cells."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cfensemble._validation import check_confidence, check_labels, check_probability_matrix
+
+
+class EnsembleData:
+    """Base-classifier predictions with (partial) labels.
+
+    Parameters
+    ----------
+    R : array-like of shape (n_classifiers, n_instances)
+        ``R[u, i]`` is classifier u's probability that instance i is positive; NaN where u
+        gave no prediction (a missing cell: zero confidence, left out of every loss).
+    labels : array-like of shape (n_instances,), optional
+        0, 1, or NaN for unlabeled instances (the test set, used transductively).
+        ``None`` means every instance is unlabeled.
+    C : array-like of shape (n_classifiers, n_instances), optional
+        A confidence matrix of the user's own. It is honoured by every trainer (label-aware
+        confidence modulates it, never replaces it). Cells where R is missing get zero
+        confidence whatever C says there.
+
+    Attributes
+    ----------
+    R : ndarray of shape (m, n)          float64, NaN where missing
+    labels : ndarray of shape (n,)       float64, NaN where unlabeled
+    C : ndarray of shape (m, n) or None
+    observed : ndarray of shape (m, n)   bool, True where R is present
+    labeled_idx, unlabeled_idx : ndarray of int
+    """
+
+    def __init__(self, R, labels=None, C=None):
+        self.R = check_probability_matrix(R, "R")
+        m, n = self.R.shape
+        self.labels = check_labels(labels, n, "labels")
+        self.observed = ~np.isnan(self.R)
+        if C is not None:
+            C = check_confidence(C, (m, n), "C")
+            C = np.where(self.observed, C, 0.0)
+        self.C = C
+        self.labeled_idx = np.flatnonzero(~np.isnan(self.labels))
+        self.unlabeled_idx = np.flatnonzero(np.isnan(self.labels))
+
+    @property
+    def n_classifiers(self) -> int:
+        return self.R.shape[0]
+
+    @property
+    def n_instances(self) -> int:
+        return self.R.shape[1]
+
+    m = n_classifiers
+    n = n_instances
+
+    @property
+    def n_labeled(self) -> int:
+        return self.labeled_idx.size
+
+    @property
+    def labeled_mask(self) -> np.ndarray:
+        """Boolean mask of shape (n,), True for labeled instances."""
+        return ~np.isnan(self.labels)
+
+    @property
+    def y_labeled(self) -> np.ndarray:
+        """Labels of the labeled instances, int array of shape (n_labeled,)."""
+        return self.labels[self.labeled_idx].astype(np.int64)
+
+    @property
+    def missing_rate(self) -> float:
+        return 1.0 - self.observed.mean()
+
+    def R_filled(self, fill: float = 0.0) -> np.ndarray:
+        """R with missing cells replaced by ``fill`` (they carry zero confidence)."""
+        return np.where(self.observed, self.R, fill)
+
+    def __repr__(self) -> str:
+        return (
+            f"EnsembleData(n_classifiers={self.n_classifiers}, n_instances={self.n_instances}, "
+            f"n_labeled={self.n_labeled}, missing_rate={self.missing_rate:.3f})"
+        )

@@ -1,0 +1,170 @@
+"""The one CF-Ensemble objective, shared by every optimizer, every history and every test.
+
+Notation (DESIGN.md): X is (d, m) classifier factors, Y is (d, n) instance factors,
+R_hat = X^T Y, Omega the observed cells, C >= 0 the confidence (zero off Omega), L the
+labeled instances with labels y_i and class weights s_i, the aggregator (w, b) with
+p_i = sigmoid(w . R_hat[:, i] + b).
+
+    L_recon = ( sum_Omega c_ui (r_ui - x_u^T y_i)^2 + lambda (|X|_F^2 + |Y|_F^2) ) / |Omega|
+    L_sup   = sum_{i in L} s_i FL_gamma(y_i, p_i) / sum_{i in L} s_i  +  (l2 / 2) |w|^2
+    L_CF    = rho * L_recon + (1 - rho) * L_sup
+
+FL_gamma is binary cross-entropy times the focal factor (1 - p_t)^gamma (gamma = 0: plain
+BCE). Both terms are means, so rho weighs them alike whatever m and n are.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+EPS = 1e-12
+
+
+class ObjectiveValue(NamedTuple):
+    """L_CF and its two parts."""
+
+    total: float
+    recon: float
+    sup: float
+
+
+def class_weights(y: np.ndarray, use_class_weights: bool = True) -> np.ndarray:
+    """Balanced weights s_i = n_L / (2 n_class(y_i)); ones when switched off.
+
+    y : ndarray of shape (n_L,) with values 0/1. Returns ndarray of shape (n_L,).
+    """
+    y = np.asarray(y)
+    if not use_class_weights:
+        return np.ones(y.shape[0])
+    n_pos = np.count_nonzero(y == 1)
+    n_neg = y.shape[0] - n_pos
+    s = np.empty(y.shape[0])
+    s[y == 1] = y.shape[0] / (2.0 * max(n_pos, 1))
+    s[y != 1] = y.shape[0] / (2.0 * max(n_neg, 1))
+    return s
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    # Split by sign so exp never overflows.
+    out = np.empty_like(z, dtype=np.float64)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
+
+
+def focal_bce_from_logits(z: np.ndarray, y: np.ndarray, gamma: float = 0.0) -> np.ndarray:
+    """Per-instance focal binary cross-entropy from logits z; shapes (k,) -> (k,).
+
+    BCE = log(1 + e^z) - y z (stable); focal factor (1 - p_t)^gamma, p_t = p if y=1 else 1-p.
+    """
+    bce = np.logaddexp(0.0, z) - y * z
+    if gamma == 0.0:
+        return bce
+    p_t = np.exp(-bce)  # p_t = exp(-BCE) exactly
+    return (1.0 - p_t) ** gamma * bce
+
+
+def focal_bce_grad_logits(z: np.ndarray, y: np.ndarray, gamma: float = 0.0) -> np.ndarray:
+    """d FL_gamma / dz, shape (k,).
+
+    With p_t as above and sgn = +1 for y=1, -1 for y=0:
+    dFL/dz = sgn [gamma (1 - p_t)^gamma p_t log p_t - (1 - p_t)^(gamma + 1)], which is p - y
+    at gamma = 0.
+    """
+    p = sigmoid(z)
+    if gamma == 0.0:
+        return p - y
+    bce = np.logaddexp(0.0, z) - y * z
+    p_t = np.exp(-bce)
+    sgn = 2.0 * y - 1.0
+    return sgn * (gamma * (1.0 - p_t) ** gamma * p_t * (-bce) - (1.0 - p_t) ** (gamma + 1.0))
+
+
+def reconstruction_loss(
+    R: np.ndarray, C: np.ndarray, X: np.ndarray, Y: np.ndarray, lambda_reg: float
+) -> float:
+    """L_recon; R (m, n) with NaN for missing, C (m, n), X (d, m), Y (d, n)."""
+    observed = ~np.isnan(R)
+    n_obs = max(int(observed.sum()), 1)
+    E = np.where(observed, np.nan_to_num(R) - X.T @ Y, 0.0)
+    fit = float(np.sum(C * E * E))
+    reg = lambda_reg * (float(np.sum(X * X)) + float(np.sum(Y * Y)))
+    return (fit + reg) / n_obs
+
+
+def supervised_loss(
+    logits: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray,
+    focal_gamma: float = 0.0,
+    w: np.ndarray | None = None,
+    aggregator_l2: float = 0.0,
+) -> float:
+    """L_sup from the aggregator's logits on labeled instances, shapes (n_L,)."""
+    loss = focal_bce_from_logits(logits, y, focal_gamma)
+    val = float(np.sum(sample_weight * loss) / np.sum(sample_weight))
+    if aggregator_l2 and w is not None:
+        val += 0.5 * aggregator_l2 * float(np.dot(w, w))
+    return val
+
+
+def aggregator_logits(R_hat: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
+    """z_i = w . R_hat[:, i] + b; R_hat (m, k), w (m,) -> (k,)."""
+    return w @ R_hat + b
+
+
+def mean_logits(R_hat: np.ndarray) -> np.ndarray:
+    """Logits of the mean aggregator: logit(clip(mean_u R_hat[u, i])); (m, k) -> (k,)."""
+    p = np.clip(R_hat.mean(axis=0), 1e-6, 1.0 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+def cf_objective(
+    R: np.ndarray,
+    C: np.ndarray,
+    labels: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    w: np.ndarray | None,
+    b: float,
+    *,
+    rho: float,
+    lambda_reg: float,
+    use_class_weights: bool = True,
+    focal_gamma: float = 0.0,
+    aggregator_l2: float = 0.0,
+) -> ObjectiveValue:
+    """L_CF at the given parameters.
+
+    Parameters
+    ----------
+    R : ndarray of shape (m, n), NaN where missing
+    C : ndarray of shape (m, n), confidence, zero where missing
+    labels : ndarray of shape (n,), 0/1/NaN
+    X : ndarray of shape (d, m)
+    Y : ndarray of shape (d, n)
+    w : ndarray of shape (m,) or None
+        Aggregator weights; None means the mean aggregator (b is then ignored).
+    b : float
+    """
+    recon = reconstruction_loss(R, C, X, Y, lambda_reg)
+    lab = ~np.isnan(labels)
+    if lab.any():
+        y = labels[lab]
+        R_hat_L = X.T @ Y[:, lab]
+        z = mean_logits(R_hat_L) if w is None else aggregator_logits(R_hat_L, w, b)
+        sup = supervised_loss(
+            z,
+            y,
+            class_weights(y, use_class_weights),
+            focal_gamma,
+            None if w is None else w,
+            aggregator_l2,
+        )
+    else:
+        sup = 0.0
+    return ObjectiveValue(rho * recon + (1.0 - rho) * sup, recon, sup)

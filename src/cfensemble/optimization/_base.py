@@ -1,0 +1,268 @@
+"""What every CF-Ensemble trainer shares: validation, confidence, fold-in, prediction, loss.
+
+A trainer subclass implements ``_fit(data, C, rng)`` and sets ``X_``, ``Y_``, ``w_``, ``b_``;
+everything else (``predict``, ``combined_loss``, ``history_``) is common.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import time
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
+
+from cfensemble._validation import (
+    check_confidence,
+    check_option,
+    check_probability_matrix,
+    check_scalar,
+)
+from cfensemble.aggregators import predict_mean, predict_weighted
+from cfensemble.confidence import Confidence
+from cfensemble.data import EnsembleData
+from cfensemble.objective import ObjectiveValue, cf_objective
+from cfensemble.optimization._als import DEFAULT_CHUNK, update_instances
+
+logger = logging.getLogger("cfensemble")
+
+AGGREGATORS = ("weighted", "mean")
+
+
+class BaseCFTrainer:
+    """Shared machinery of the ALS/varpro and PyTorch trainers (not used directly)."""
+
+    def __init__(
+        self,
+        n_classifiers: int,
+        latent_dim: int = 20,
+        rho: float = 0.5,
+        lambda_reg: float = 0.01,
+        *,
+        confidence="certainty",
+        aggregator: str = "weighted",
+        aggregator_l2: float = 1e-3,
+        use_class_weights: bool = True,
+        focal_gamma: float = 0.0,
+        chunk_size: int = DEFAULT_CHUNK,
+        random_state=None,
+        verbose: bool = False,
+        callback: Callable | None = None,
+    ):
+        self.n_classifiers = n_classifiers
+        self.latent_dim = latent_dim
+        self.rho = rho
+        self.lambda_reg = lambda_reg
+        self.confidence = confidence
+        self.aggregator = aggregator
+        self.aggregator_l2 = aggregator_l2
+        self.use_class_weights = use_class_weights
+        self.focal_gamma = focal_gamma
+        self.chunk_size = chunk_size
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callback = callback
+        self._validate_params()
+
+    # ------------------------------------------------------------------ validation
+    def _validate_params(self) -> None:
+        check_scalar(self.n_classifiers, "n_classifiers", kind=numbers.Integral, low=1)
+        check_scalar(self.latent_dim, "latent_dim", kind=numbers.Integral, low=1)
+        check_scalar(self.rho, "rho", low=0.0, high=1.0)
+        check_scalar(self.lambda_reg, "lambda_reg", low=0.0)
+        check_scalar(self.aggregator_l2, "aggregator_l2", low=0.0)
+        check_scalar(self.focal_gamma, "focal_gamma", low=0.0)
+        check_scalar(self.chunk_size, "chunk_size", kind=numbers.Integral, low=1)
+        check_option(self.aggregator, "aggregator", AGGREGATORS)
+        Confidence(self.confidence)  # raises on an unknown strategy
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"callback must be callable(iteration, loss), got {self.callback!r}")
+
+    def _check_data(self, data) -> EnsembleData:
+        if not isinstance(data, EnsembleData):
+            raise TypeError(
+                "data must be a cfensemble.data.EnsembleData (EnsembleData(R, labels)), "
+                f"got {type(data).__name__}"
+            )
+        if data.n_classifiers != self.n_classifiers:
+            raise ValueError(
+                f"n_classifiers={self.n_classifiers} but R has {data.n_classifiers} rows "
+                "(one per classifier): make them equal"
+            )
+        return data
+
+    def _check_labels_for_fit(self, data: EnsembleData) -> None:
+        if self.aggregator == "mean" and self.rho == 1.0:
+            return
+        y = data.labels[data.labeled_idx]
+        classes = np.unique(y)
+        if classes.size < 2:
+            raise ValueError(
+                "labels must include both classes among labeled instances for the aggregator "
+                f"to learn; got {data.n_labeled} labeled instance(s) with classes "
+                f"{classes.astype(int).tolist()}"
+            )
+
+    def _warn_full_rank(self) -> None:
+        if self.latent_dim >= self.n_classifiers:
+            import warnings
+
+            warnings.warn(
+                f"latent_dim={self.latent_dim} >= n_classifiers={self.n_classifiers}: the "
+                "factorization is full rank and can reproduce R exactly, so it does not "
+                "denoise; choose latent_dim < n_classifiers for a low-rank model",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, data: EnsembleData):
+        """Fit on ``data`` (labeled columns supervise, unlabeled ones shape the factors).
+
+        Parameters
+        ----------
+        data : EnsembleData with R of shape (n_classifiers, n_instances)
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        data = self._check_data(data)
+        self._check_labels_for_fit(data)
+        self._warn_full_rank()
+        rng = check_random_state(self.random_state)
+        self.confidence_ = Confidence(self.confidence)
+        if data.C is not None:
+            C = data.C
+            self.confidence_.fit(data.R, data.observed, data.labels)
+        else:
+            C = self.confidence_.fit_transform(data.R, data.observed, data.labels)
+        self.C_ = C
+        self.history_ = {"combined": [], "recon": [], "sup": [], "time": []}
+        self._t0 = time.perf_counter()
+        self._fit_R = data.R
+        self._fit_labels = data.labels
+        self._fit(data, C, rng)
+        self.n_instances_ = data.n_instances
+        return self
+
+    def _fit(self, data: EnsembleData, C: np.ndarray, rng) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _record(self, iteration: int, value: ObjectiveValue) -> None:
+        """Append one iteration to history_, log it and call the user's callback."""
+        self.history_["combined"].append(value.total)
+        self.history_["recon"].append(value.recon)
+        self.history_["sup"].append(value.sup)
+        self.history_["time"].append(time.perf_counter() - self._t0)
+        if self.verbose:
+            logger.info(
+                "iter %d  L_CF=%.6g  recon=%.6g  sup=%.6g",
+                iteration,
+                value.total,
+                value.recon,
+                value.sup,
+            )
+        if self.callback is not None:
+            self.callback(iteration, value.total)
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "X_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet: call fit(data) first"
+            )
+
+    def _fold_in_confidence(self, R: np.ndarray, C_new=None) -> np.ndarray:
+        observed = ~np.isnan(R)
+        if C_new is not None:
+            C_new = check_confidence(C_new, R.shape, "C_new")
+            return np.where(observed, C_new, 0.0)
+        return self.confidence_.transform(R, observed)
+
+    def fold_in(self, R_new, C_new=None) -> np.ndarray:
+        """Instance factors of new columns with X fixed, label-free confidence.
+
+        R_new : array-like of shape (n_classifiers, n_new). Returns ndarray (d, n_new).
+        """
+        self._check_fitted()
+        R = check_probability_matrix(R_new, "R_new")
+        if R.shape[0] != self.n_classifiers:
+            raise ValueError(
+                f"R_new must have n_classifiers={self.n_classifiers} rows (one per "
+                f"classifier), got {R.shape[0]}"
+            )
+        C = self._fold_in_confidence(R, C_new)
+        return update_instances(
+            self.X_, np.nan_to_num(R), C, self.lambda_reg, chunk_size=self.chunk_size
+        )
+
+    def _aggregate(self, R_hat: np.ndarray) -> np.ndarray:
+        if self.aggregator == "mean":
+            return predict_mean(R_hat)
+        return predict_weighted(R_hat, self.w_, self.b_)
+
+    def reconstruct(self, R_new=None, C_new=None) -> np.ndarray:
+        """R_hat = X^T Y for the fitted columns, or for new columns by fold-in; (m, k)."""
+        self._check_fitted()
+        Y = self.Y_ if R_new is None else self.fold_in(R_new, C_new)
+        return self.X_.T @ Y
+
+    def predict(self, R_new=None, C_new=None) -> np.ndarray:
+        """Probability that each instance is positive.
+
+        Parameters
+        ----------
+        R_new : array-like of shape (n_classifiers, n_new), optional
+            None: every instance of the fitted data (transductive). Otherwise new columns,
+            folded in with X fixed and the fitted confidence strategy (or ``C_new``).
+        C_new : array-like of shape (n_classifiers, n_new), optional
+
+        Returns
+        -------
+        ndarray of shape (n_instances,) or (n_new,)
+        """
+        return self._aggregate(self.reconstruct(R_new, C_new))
+
+    # ------------------------------------------------------------------ objective
+    def _factors_for(self, data: EnsembleData) -> np.ndarray:
+        """Instance factors at which L_CF is evaluated for ``data``: the fitted Y_ for the
+        fitted data, fold-in for any other matrix."""
+        if data.R.shape == self._fit_R.shape and np.array_equal(
+            data.R, self._fit_R, equal_nan=True
+        ):
+            return self.Y_
+        return self.fold_in(data.R, data.C)
+
+    def combined_loss(self, data: EnsembleData) -> float:
+        """Exact L_CF (DESIGN.md) at the fitted parameters on ``data``."""
+        return self.objective(data).total
+
+    def objective(self, data: EnsembleData) -> ObjectiveValue:
+        """L_CF and its parts at the fitted parameters on ``data``."""
+        self._check_fitted()
+        data = self._check_data(data)
+        Y = self._factors_for(data)
+        C = (
+            data.C
+            if data.C is not None
+            else self.confidence_.transform(data.R, data.observed, data.labels)
+        )
+        return cf_objective(
+            data.R,
+            C,
+            data.labels,
+            self.X_,
+            Y,
+            None if self.aggregator == "mean" else self.w_,
+            self.b_,
+            rho=self.rho,
+            lambda_reg=self.lambda_reg,
+            use_class_weights=self.use_class_weights,
+            focal_gamma=self.focal_gamma,
+            aggregator_l2=self.aggregator_l2,
+        )

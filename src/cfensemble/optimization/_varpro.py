@@ -1,0 +1,120 @@
+"""Variable projection: the instance factors eliminated in closed form.
+
+For fixed classifier factors X every instance factor has the closed form
+
+    y_i*(X) = A_i^-1 X C_i r_i,        A_i = X C_i X^T + lambda I,
+
+the same for labeled and unlabeled columns (so nothing leaks). The projected objective
+
+    J(X, w, b) = rho L_recon(X, Y*(X)) + (1 - rho) L_sup(X^T Y*(X), w, b)
+
+depends on m d + m + 1 numbers. Its gradient (E = C o (R - X^T Y*), zero off Omega, N = |Omega|):
+
+  * L_recon: by the envelope theorem (Y* minimizes L_recon's per-column part) only the
+    explicit derivative remains: dL_recon/dX = (-2 Y* E^T + 2 lambda X) / N.
+  * L_sup: z_i = (X w)^T y_i* + b, g_i = dL_sup/dz_i. With the adjoint q_i = A_i^-1 (X w),
+    dz_i/dX = y_i w^T + q_i (c_i o (r_i - r_hat_i))^T - y_i (c_i o X^T q_i)^T, so
+    dL_sup/dX = (Y_L g) w^T + Q_g E_L^T - Y_L (C_L o X^T Q_g)^T,   Q_g = Q diag(g),
+    dL_sup/dw = R_hat_L g + l2 w,   dL_sup/db = sum g.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from cfensemble.objective import (
+    aggregator_logits,
+    focal_bce_from_logits,
+    focal_bce_grad_logits,
+)
+from cfensemble.optimization._als import DEFAULT_CHUNK, batched_solve, update_instances
+
+
+class VarproProblem(NamedTuple):
+    """Everything J needs besides (X, w, b).
+
+    R0 : (m, n) predictions, zero where missing;  C : (m, n) confidence, zero where missing
+    labeled_idx : (n_L,) column indices;  y : (n_L,) labels;  s : (n_L,) class weights
+    n_observed : |Omega|
+    """
+
+    R0: np.ndarray
+    C: np.ndarray
+    labeled_idx: np.ndarray
+    y: np.ndarray
+    s: np.ndarray
+    n_observed: int
+    rho: float
+    lambda_reg: float
+    focal_gamma: float = 0.0
+    aggregator_l2: float = 0.0
+    chunk_size: int = DEFAULT_CHUNK
+
+
+def project(X: np.ndarray, problem: VarproProblem) -> np.ndarray:
+    """Y*(X), shape (d, n)."""
+    return update_instances(
+        X, problem.R0, problem.C, problem.lambda_reg, chunk_size=problem.chunk_size
+    )
+
+
+def varpro_value_and_grad(
+    X: np.ndarray, w: np.ndarray, b: float, problem: VarproProblem, *, with_grad: bool = True
+):
+    """J(X, w, b) and its gradient.
+
+    Returns (J, recon, sup, gX (d, m), gw (m,), gb) or (J, recon, sup) without the gradient.
+    """
+    P = problem
+    Y = project(X, P)
+    R_hat = X.T @ Y
+    E = P.C * (P.R0 - R_hat)  # zero off Omega since C is
+    resid = P.R0 - R_hat
+    N = max(P.n_observed, 1)
+    recon = (
+        float(np.sum(E * resid)) + P.lambda_reg * (float(np.sum(X * X)) + float(np.sum(Y * Y)))
+    ) / N
+
+    L = P.labeled_idx
+    sw = P.s / P.s.sum()
+    if L.size:
+        R_hat_L = R_hat[:, L]
+        z = aggregator_logits(R_hat_L, w, b)
+        sup = float(sw @ focal_bce_from_logits(z, P.y, P.focal_gamma))
+        sup += 0.5 * P.aggregator_l2 * float(w @ w)
+    else:
+        sup = 0.0
+    J = P.rho * recon + (1.0 - P.rho) * sup
+    if not with_grad:
+        return J, recon, sup
+
+    gX = P.rho * (-2.0 * Y @ E.T + 2.0 * P.lambda_reg * X) / N
+    gw = np.zeros_like(w)
+    gb = 0.0
+    if L.size and P.rho < 1.0:
+        g = sw * focal_bce_grad_logits(z, P.y, P.focal_gamma)
+        Y_L = Y[:, L]
+        C_L = P.C[:, L]
+        v = X @ w
+        # Adjoint: q_i = A_i^-1 v for the labeled columns (A_i symmetric).
+        Q = batched_solve(
+            X, C_L, np.repeat(v[:, None], L.size, axis=1), P.lambda_reg, chunk_size=P.chunk_size
+        )
+        Qg = Q * g
+        gX_sup = np.outer(Y_L @ g, w) + Qg @ E[:, L].T - Y_L @ (C_L * (X.T @ Qg)).T
+        gX += (1.0 - P.rho) * gX_sup
+        gw = (1.0 - P.rho) * (R_hat_L @ g + P.aggregator_l2 * w)
+        gb = (1.0 - P.rho) * float(g.sum())
+    return J, recon, sup, gX, gw, gb
+
+
+def pack(X, w, b) -> np.ndarray:
+    return np.concatenate([X.ravel(), w, [b]])
+
+
+def unpack(theta, d, m):
+    X = theta[: d * m].reshape(d, m)
+    w = theta[d * m : d * m + m]
+    return X, w, float(theta[-1])
