@@ -170,6 +170,44 @@ class BaseCFTrainer:
         if self.callback is not None:
             self.callback(iteration, value.total)
 
+    # ------------------------------------------------------------------ parameters, files
+    def get_params(self) -> dict:
+        """Constructor parameters by name (as given to ``__init__``), like scikit-learn's."""
+        import inspect
+
+        sig = inspect.signature(type(self).__init__)
+        return {
+            name: getattr(self, name)
+            for name, p in sig.parameters.items()
+            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+
+    def save(self, path, *, classifier_names=None):
+        """Write the fitted trainer to one file (see :mod:`cfensemble.persistence`).
+
+        Parameters
+        ----------
+        path : str or path-like, written as given (e.g. ``model.cfe``)
+        classifier_names : sequence of str of length n_classifiers, optional
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        from cfensemble.persistence import save
+
+        return save(self, path, classifier_names=classifier_names)
+
+    @classmethod
+    def load(cls, path):
+        """Read a trainer written by :meth:`save`; it must be an instance of ``cls``."""
+        from cfensemble.persistence import load
+
+        obj = load(path)
+        if not isinstance(obj, cls):
+            raise TypeError(f"{path} holds a {type(obj).__name__}, not a {cls.__name__}")
+        return obj
+
     # ------------------------------------------------------------------ prediction
     def _check_fitted(self) -> None:
         if not hasattr(self, "X_"):
