@@ -43,9 +43,11 @@ class CFEnsembleTrainer(BaseCFTrainer):
     lambda_reg : float >= 0, default=0.01
     max_iter : int >= 1, default=100
         ALS sweeps, or L-BFGS iterations for varpro.
-    tol : float, default=1e-4
-        ALS: stop when the relative change of the (label-aware) weighted squared error falls
-        below tol. varpro: L-BFGS stops when the relative change of J falls below tol.
+    tol : float or None, default=None
+        ALS: stop when the relative change of the (label-aware) weighted squared error per
+        sweep falls below tol (None: 1e-3; ALS creeps slowly, and later sweeps barely move
+        L_CF). varpro: L-BFGS stops when the relative change of J falls below tol
+        (None: 1e-6).
     use_label_aware_confidence : bool, default=True
         ALS only: modulate the base confidence with labels (see ``confidence.label_aware``).
     label_aware_alpha : float >= 0, default=1.0
@@ -84,7 +86,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         rho: float = 0.5,
         lambda_reg: float = 0.01,
         max_iter: int = 100,
-        tol: float = 1e-4,
+        tol: float | None = None,
         use_label_aware_confidence: bool = True,
         label_aware_alpha: float = 1.0,
         *,
@@ -127,7 +129,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
     def _validate_params(self) -> None:
         super()._validate_params()
         check_scalar(self.max_iter, "max_iter", kind=numbers.Integral, low=1)
-        check_scalar(self.tol, "tol", low=0.0)
+        if self.tol is not None:
+            check_scalar(self.tol, "tol", low=0.0)
         check_scalar(self.gtol, "gtol", low=0.0)
         check_scalar(self.label_aware_alpha, "label_aware_alpha", low=0.0)
         check_scalar(self.n_init_sweeps, "n_init_sweeps", kind=numbers.Integral, low=0)
@@ -180,10 +183,16 @@ class CFEnsembleTrainer(BaseCFTrainer):
         else:
             self._fit_varpro(data, C, X, Y, lab, y, s)
 
+    @property
+    def _tol(self) -> float:
+        if self.tol is not None:
+            return self.tol
+        return 1e-3 if self.solver == "als" else 1e-6
+
     def _warn_not_converged(self) -> None:
         warnings.warn(
             f"{self.solver} did not converge in max_iter={self.max_iter} iterations "
-            f"(tol={self.tol}); raise max_iter or tol",
+            f"(tol={self._tol}); raise max_iter or tol",
             ConvergenceWarning,
             stacklevel=4,
         )
@@ -214,7 +223,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
             self._record(it, self._objective_at(data, C, X, Y, w, b))
             surrogate = weighted_sq_error(R0, Ct, X, Y, self.lambda_reg)
             self.n_iter_ = it
-            if np.isfinite(prev) and abs(prev - surrogate) <= self.tol * max(abs(prev), 1e-300):
+            if np.isfinite(prev) and abs(prev - surrogate) <= self._tol * max(abs(prev), 1e-300):
                 self.converged_ = True
                 break
             prev = surrogate
@@ -273,7 +282,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
             jac=True,
             method="L-BFGS-B",
             callback=callback,
-            options={"maxiter": self.max_iter, "ftol": self.tol, "gtol": self.gtol, "maxcor": 20},
+            options={"maxiter": self.max_iter, "ftol": self._tol, "gtol": self.gtol, "maxcor": 20},
         )
         X, w, b = unpack(res.x, d, m)
         self.X_, self.w_, self.b_ = X.copy(), w.copy(), b

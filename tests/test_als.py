@@ -1,0 +1,217 @@
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+
+from cfensemble.data import EnsembleData
+from cfensemble.metrics import pr_auc
+from cfensemble.optimization import CFEnsembleTrainer
+from cfensemble.optimization._als import (
+    init_factors,
+    solve_factors,
+    update_classifiers,
+    update_instances,
+)
+from cfensemble.optimization._reference import (
+    solve_factors_reference,
+    update_classifiers_reference,
+    update_instances_reference,
+)
+
+
+def _problem(rng, m=7, n=300, d=4, missing=0.2):
+    R = rng.uniform(size=(m, n))
+    C = rng.uniform(0.1, 2.0, size=(m, n))
+    C[rng.uniform(size=(m, n)) < missing] = 0.0
+    R0 = np.where(C > 0, R, 0.0)
+    X, Y = init_factors(rng, d, m, n, scale=1.0)
+    return R0, C, X, Y
+
+
+def test_half_steps_equal_reference(rng):
+    R0, C, X, Y = _problem(rng)
+    np.testing.assert_allclose(
+        update_instances(X, R0, C, 0.1), update_instances_reference(X, R0, C, 0.1), atol=1e-8
+    )
+    np.testing.assert_allclose(
+        update_classifiers(Y, R0, C, 0.1),
+        update_classifiers_reference(Y, R0, C, 0.1),
+        atol=1e-8,
+    )
+
+
+def test_chunked_equals_unchunked(rng):
+    R0, C, X, _ = _problem(rng)
+    full = solve_factors(X, R0, C, 0.05, chunk_size=10_000)
+    np.testing.assert_allclose(solve_factors(X, R0, C, 0.05, chunk_size=7), full, atol=1e-12)
+    np.testing.assert_allclose(solve_factors_reference(X, R0, C, 0.05), full, atol=1e-8)
+
+
+def _fit(data, **kw):
+    params = dict(n_classifiers=data.n_classifiers, latent_dim=3, random_state=0, max_iter=40)
+    params.update(kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return CFEnsembleTrainer(**params).fit(data)
+
+
+def test_seed_api(small_ensemble):
+    s = small_ensemble
+    m = s.R.shape[0]
+    with pytest.warns(UserWarning, match="full rank"):
+        tr = CFEnsembleTrainer(
+            n_classifiers=m,
+            latent_dim=20,
+            rho=0.5,
+            lambda_reg=0.01,
+            max_iter=100,
+            use_label_aware_confidence=True,
+            label_aware_alpha=1.0,
+            random_state=0,
+        ).fit(EnsembleData(s.R, s.labels))
+    assert tr.predict().shape == (s.R.shape[1],)
+    assert tr.predict(s.R[:, :10]).shape == (10,)
+    assert np.isfinite(tr.combined_loss(s.data))
+    assert set(tr.history_) >= {"combined", "recon", "sup"}
+    assert len(tr.history_["combined"]) == tr.n_iter_
+    assert tr.X_.shape == (20, m) and tr.Y_.shape == (20, s.R.shape[1])
+
+
+def test_beats_mean_on_synthetic(small_ensemble):
+    s = small_ensemble
+    tr = _fit(s.data)
+    t = s.test_idx
+    assert pr_auc(s.y_true[t], tr.predict()[t]) > pr_auc(s.y_true[t], s.R[:, t].mean(axis=0))
+
+
+def test_rho_one_objective_never_increases(small_ensemble):
+    tr = _fit(small_ensemble.data, rho=1.0, max_iter=30, tol=0.0)
+    h = np.array(tr.history_["combined"])
+    assert len(h) == 30
+    assert np.all(np.diff(h) <= 1e-12 * h[:-1])
+    # with rho = 1 the objective is the reconstruction alone
+    assert tr.history_["combined"][-1] == pytest.approx(tr.history_["recon"][-1])
+
+
+def test_combined_loss_matches_history(small_ensemble):
+    tr = _fit(small_ensemble.data)
+    assert tr.combined_loss(small_ensemble.data) == pytest.approx(tr.history_["combined"][-1])
+
+
+def test_rho_changes_predictions(small_ensemble):
+    p1 = _fit(small_ensemble.data, rho=0.9).predict()
+    p2 = _fit(small_ensemble.data, rho=0.2).predict()
+    assert np.abs(p1 - p2).max() > 1e-3
+
+
+def test_supplied_confidence_changes_predictions(small_ensemble):
+    s = small_ensemble
+    base = _fit(s.data).predict()
+    C = np.random.RandomState(5).uniform(0.05, 3.0, size=s.R.shape)
+    user = _fit(EnsembleData(s.R, s.labels, C=C))
+    assert np.abs(user.predict() - base).max() > 1e-3
+    # the user's C is what the objective uses, and label-aware modulated it
+    np.testing.assert_array_equal(user.C_, C)
+    lab = s.labeled_idx
+    assert not np.allclose(user.C_label_aware_[:, lab], C[:, lab])
+    np.testing.assert_array_equal(user.C_label_aware_[:, s.test_idx], C[:, s.test_idx])
+
+
+def test_fold_in_reproduces_transductive_for_unlabeled_column(small_ensemble):
+    s = small_ensemble
+    tr = _fit(s.data)
+    t = s.test_idx[:25]
+    np.testing.assert_allclose(tr.predict(s.R[:, t]), tr.predict()[t], atol=1e-8)
+
+
+def test_missing_cells_end_to_end(missing_ensemble):
+    s = missing_ensemble
+    for solver in ("als", "varpro"):
+        tr = _fit(s.data, solver=solver)
+        p = tr.predict()
+        assert np.isfinite(p).all()
+        t = s.test_idx
+        assert pr_auc(s.y_true[t], p[t]) > 2 * s.y_true.mean()  # well above chance
+        R_new = s.R[:, t[:5]].copy()
+        R_new[:, 0] = np.nan
+        R_new[0, 0] = 0.7  # a column with a single prediction still folds in
+        assert np.isfinite(tr.predict(R_new)).all()
+
+
+def test_mean_aggregator(small_ensemble):
+    tr = _fit(small_ensemble.data, aggregator="mean")
+    np.testing.assert_allclose(tr.predict(), np.clip(tr.reconstruct().mean(axis=0), 1e-6, 1 - 1e-6))
+
+
+def test_callback_and_convergence_warning(small_ensemble):
+    calls = []
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        tr = CFEnsembleTrainer(
+            small_ensemble.R.shape[0],
+            latent_dim=3,
+            max_iter=3,
+            tol=0.0,
+            callback=lambda it, loss: calls.append((it, loss)),
+        ).fit(small_ensemble.data)
+    assert [c[0] for c in calls] == [1, 2, 3]
+    assert not tr.converged_
+
+
+def test_converges_with_default_tol(small_ensemble):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        tr = CFEnsembleTrainer(small_ensemble.R.shape[0], latent_dim=3, max_iter=500).fit(
+            small_ensemble.data
+        )
+    assert tr.converged_ and tr.n_iter_ < 500
+
+
+def test_deterministic(small_ensemble):
+    a = _fit(small_ensemble.data).predict()
+    b = _fit(small_ensemble.data).predict()
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"latent_dim": 0}, ValueError, "latent_dim must be >= 1, got 0"),
+        ({"latent_dim": 2.5}, TypeError, "latent_dim must be Integral"),
+        ({"rho": 1.5}, ValueError, r"rho must be <= 1.0, got 1.5"),
+        ({"rho": -0.1}, ValueError, r"rho must be >= 0.0, got -0.1"),
+        ({"lambda_reg": -1}, ValueError, "lambda_reg must be >= 0.0, got -1"),
+        ({"max_iter": 0}, ValueError, "max_iter must be >= 1, got 0"),
+        ({"solver": "sgd"}, ValueError, r"solver must be one of \['als', 'varpro'\], got 'sgd'"),
+        ({"aggregator": "max"}, ValueError, "aggregator must be one of"),
+        ({"confidence": "sure"}, ValueError, "confidence must be one of"),
+        ({"solver": "varpro", "aggregator": "mean"}, ValueError, "aggregator must be 'weighted'"),
+        ({"callback": 3}, TypeError, "callback must be callable"),
+    ],
+)
+def test_bad_parameters(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        CFEnsembleTrainer(n_classifiers=8, **kwargs)
+
+
+def test_bad_data(small_ensemble):
+    s = small_ensemble
+    tr = CFEnsembleTrainer(n_classifiers=5, latent_dim=2)
+    with pytest.raises(ValueError, match="n_classifiers=5 but R has 8 rows"):
+        tr.fit(s.data)
+    with pytest.raises(TypeError, match="data must be a cfensemble.data.EnsembleData"):
+        CFEnsembleTrainer(n_classifiers=8).fit(s.R)
+    one_class = np.where(s.labels == 1, np.nan, s.labels)
+    with pytest.raises(ValueError, match=r"both classes .* classes \[0\]"):
+        CFEnsembleTrainer(n_classifiers=8, latent_dim=2).fit(EnsembleData(s.R, one_class))
+
+
+def test_predict_errors(small_ensemble):
+    tr = CFEnsembleTrainer(n_classifiers=8, latent_dim=2)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        tr.predict()
+    tr = _fit(small_ensemble.data)
+    with pytest.raises(ValueError, match="R_new must have n_classifiers=8 rows .* got 3"):
+        tr.predict(np.full((3, 4), 0.5))
+    with pytest.raises(ValueError, match=r"R_new must hold probabilities in \[0, 1\]"):
+        tr.predict(np.full((8, 4), 2.0))

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from cfensemble.data import EnsembleData
+
+R_OK = np.array([[0.1, 0.9, 0.5], [0.2, np.nan, 0.7]])
+
+
+def test_attributes():
+    d = EnsembleData(R_OK, [0, 1, np.nan])
+    assert (d.n_classifiers, d.n_instances) == (2, 3)
+    assert d.observed.tolist() == [[True, True, True], [True, False, True]]
+    assert d.labeled_idx.tolist() == [0, 1]
+    assert d.unlabeled_idx.tolist() == [2]
+    assert d.y_labeled.tolist() == [0, 1]
+    assert d.R_filled()[1, 1] == 0.0
+    assert d.missing_rate == pytest.approx(1 / 6)
+    assert "n_labeled=2" in repr(d)
+
+
+def test_labels_none_means_all_unlabeled():
+    d = EnsembleData(R_OK)
+    assert d.n_labeled == 0
+
+
+def test_user_confidence_zeroed_on_missing_cells():
+    d = EnsembleData(R_OK, None, C=np.full((2, 3), 2.0))
+    assert d.C[1, 1] == 0.0 and d.C[0, 0] == 2.0
+
+
+@pytest.mark.parametrize(
+    "R, labels, C, exc, match",
+    [
+        (np.array([0.1, 0.2]), None, None, ValueError, "R must be 2-D"),
+        (np.zeros((0, 3)), None, None, ValueError, "R must not be empty"),
+        ([["a", "b"]], None, None, TypeError, "R must be a 2-D array of numbers"),
+        (np.array([[0.1, 1.2]]), None, None, ValueError, r"R must hold probabilities in \[0, 1\]"),
+        (np.array([[0.1, -0.2]]), None, None, ValueError, r"got values in \[-0.2"),
+        (np.array([[0.1, np.inf]]), None, None, ValueError, "R must not contain infinite"),
+        (R_OK, [0, 1], None, ValueError, "expected length 3, got 2"),
+        (R_OK, [0, 1, 2], None, ValueError, r"labels must hold 0, 1 or NaN.*\[2.0\]"),
+        (R_OK, [[0, 1, 1]], None, ValueError, "labels must be 1-D"),
+        (R_OK, ["x", "y", "z"], None, TypeError, "labels must be numbers"),
+        (R_OK, None, np.ones((3, 2)), ValueError, r"C must have the shape of R \(2, 3\)"),
+        (R_OK, None, -np.ones((2, 3)), ValueError, "C must be non-negative"),
+        (R_OK, None, np.full((2, 3), np.nan), ValueError, "C must not contain NaN"),
+        (R_OK, None, np.full((2, 3), np.inf), ValueError, "C must not contain infinite"),
+    ],
+)
+def test_bad_input(R, labels, C, exc, match):
+    with pytest.raises(exc, match=match):
+        EnsembleData(R, labels, C)
