@@ -1,0 +1,424 @@
+"""CF-Ensemble by joint gradient descent in PyTorch (the seed's exact optimizer).
+
+The loss is the one objective of DESIGN.md, written once here in torch and checked against
+:func:`cfensemble.objective.cf_objective` in the tests. Three formulations decide what the
+aggregator sees and which parameters the supervised term may move:
+
+``projected`` (default)
+    Y is not a parameter: y_i = Y*(X)_i = A_i^-1 X C_i r_i with A_i = X C_i X^T + lambda I,
+    the closed-form reconstruction optimum, computed by a differentiable batched Cholesky
+    solve for every column alike. Gradient descent runs over (X, w, b) only and minimizes
+    J(X, w, b) = rho L_recon(X, Y*(X)) + (1 - rho) L_sup(X^T Y*(X), w, b), the function that
+    ``solver='varpro'`` minimizes with L-BFGS. Labeled and unlabeled columns are made the
+    same way, so nothing leaks.
+``detached``
+    Y is a free parameter moved by the reconstruction term alone; the supervised term sees
+    ``Y.detach()``, so supervision updates only what every instance shares (X, w, b).
+    The value is still L_CF; the update is a game, not the gradient of one function.
+``free``
+    The seed's literal objective: every parameter gets every gradient. The labeled
+    columns' y_i absorb their labels (train PR-AUC near 1, test far below averaging, see
+    DESIGN.md "A trap in the literal objective"). Kept for fidelity and study.
+
+Training is full batch: one epoch is one optimizer step on the whole objective. Early
+stopping watches the training objective: after ``patience`` epochs without a decrease of
+more than ``min_delta`` (absolute) below the best value seen, training stops, the parameters
+with the best objective are kept and ``converged_`` is True. Reaching ``max_epochs``
+instead keeps the best parameters too and raises a ``ConvergenceWarning``.
+
+torch is imported lazily: ``import cfensemble`` works without it, and constructing the
+trainer without it raises an ImportError that names the ``cfensemble[torch]`` extra.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from cfensemble._validation import check_option, check_scalar
+from cfensemble.data import EnsembleData
+from cfensemble.objective import ObjectiveValue, class_weights
+from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, update_instances
+from cfensemble.optimization._base import BaseCFTrainer, logger
+
+FORMULATIONS = ("projected", "detached", "free")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+DTYPES = ("float32", "float64")
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - exercised only without torch
+        raise ImportError(
+            "CFEnsemblePyTorchTrainer needs PyTorch: pip install cfensemble[torch] "
+            "(or pip install torch)"
+        ) from exc
+    return torch
+
+
+# ---------------------------------------------------------------------- torch kernels
+def torch_project(X, R0, C, lambda_reg: float):
+    """Y*(X) in torch, differentiable in X: y_i = (X C_i X^T + lambda I)^-1 X C_i r_i.
+
+    Parameters
+    ----------
+    X : tensor of shape (d, m)
+    R0 : tensor of shape (m, n), zero where missing
+    C : tensor of shape (m, n), zero where missing
+    lambda_reg : float > 0 (A_i must be positive definite for the Cholesky factor)
+
+    Returns
+    -------
+    Y : tensor of shape (d, n)
+    """
+    torch = _import_torch()
+    d, m = X.shape
+    n = R0.shape[1]
+    # Khatri-Rao: A_flat = C^T G with G[u, (a, b)] = X[a, u] X[b, u], one GEMM for all columns.
+    G = (X.T[:, :, None] * X.T[:, None, :]).reshape(m, d * d)
+    A = (C.T @ G).reshape(n, d, d)
+    A = A + lambda_reg * torch.eye(d, dtype=X.dtype, device=X.device)
+    B = X @ (C * R0)  # (d, n)
+    # LU solve: its backward is several times cheaper than Cholesky's for small batched d.
+    return torch.linalg.solve(A, B.T).T
+
+
+def torch_cf_objective(
+    R0,
+    C,
+    n_observed: int,
+    labeled_idx,
+    y,
+    s,
+    X,
+    Y,
+    w,
+    b,
+    *,
+    rho: float,
+    lambda_reg: float,
+    focal_gamma: float = 0.0,
+    aggregator_l2: float = 0.0,
+    Y_sup=None,
+):
+    """L_CF in torch: the same function as :func:`cfensemble.objective.cf_objective`.
+
+    Parameters
+    ----------
+    R0 : tensor of shape (m, n), predictions with zero where missing
+    C : tensor of shape (m, n), confidence, zero where missing
+    n_observed : int, |Omega|
+    labeled_idx : long tensor of shape (n_L,)
+    y, s : tensors of shape (n_L,), labels and class weights
+    X : tensor of shape (d, m);  Y : tensor of shape (d, n)
+    w : tensor of shape (m,) or None (None: the mean aggregator, b ignored);  b : 0-d tensor
+    Y_sup : tensor of shape (d, n), optional
+        The instance factors the supervised term sees (``Y.detach()`` for the 'detached'
+        formulation); defaults to Y.
+
+    Returns
+    -------
+    (total, recon, sup) : 0-d tensors
+    """
+    torch = _import_torch()
+    N = max(int(n_observed), 1)
+    E = R0 - X.T @ Y
+    recon = (torch.sum(C * E * E) + lambda_reg * (torch.sum(X * X) + torch.sum(Y * Y))) / N
+    if labeled_idx.numel() == 0:
+        sup = torch.zeros((), dtype=X.dtype, device=X.device)
+    else:
+        Ys = Y if Y_sup is None else Y_sup
+        R_hat_L = X.T @ Ys[:, labeled_idx]
+        if w is None:
+            # Same clipping as objective.mean_logits.
+            p = torch.clamp(R_hat_L.mean(dim=0), 1e-6, 1.0 - 1e-6)
+            z = torch.log(p) - torch.log1p(-p)
+        else:
+            z = w @ R_hat_L + b
+        bce = torch.nn.functional.softplus(z) - y * z
+        if focal_gamma:
+            p_t = torch.exp(-bce)
+            bce = (1.0 - p_t) ** focal_gamma * bce
+        sup = torch.sum(s * bce) / torch.sum(s)
+        if aggregator_l2 and w is not None:
+            sup = sup + 0.5 * aggregator_l2 * torch.sum(w * w)
+    total = rho * recon + (1.0 - rho) * sup
+    return total, recon, sup
+
+
+# ---------------------------------------------------------------------- trainer
+class CFEnsemblePyTorchTrainer(BaseCFTrainer):
+    """CF-Ensemble by full-batch gradient descent on the exact L_CF (PyTorch).
+
+    Parameters
+    ----------
+    n_classifiers : int
+        m, the number of rows of R.
+    latent_dim : int, default=20
+        d. d >= m is full rank (reproduces R): a warning says so.
+    rho : float in [0, 1], default=0.5
+        Weight of reconstruction against supervision. Under ``formulation='free'`` rho = 0
+        leaves the unlabeled columns' factors without any gradient (a warning says so);
+        under 'detached' rho = 0 leaves every y_i at its initial value (warned too).
+    lambda_reg : float >= 0, default=0.01
+        Must be > 0 for 'projected' (A_i must be positive definite).
+    max_epochs : int >= 1, default=200
+        Optimizer steps (one epoch = one full-batch step).
+    optimizer : {'adam', 'adamw', 'sgd'}, default='adam'
+    lr : float > 0, default=0.01
+    device : {'auto', 'cpu', 'cuda'} or 'cuda:<k>', default='auto'
+        'auto' picks CUDA when available.
+    formulation : {'projected', 'detached', 'free'}, default='projected'
+        See the module docstring. 'projected' measures best and does not leak.
+    weight_decay : float >= 0, default=0.0
+        The optimizer's own weight decay (decoupled for AdamW), on top of lambda_reg; it is
+        not part of L_CF.
+    patience : int >= 1, default=20
+        Epochs without improvement before early stopping.
+    min_delta : float >= 0, default=1e-6
+        Smallest decrease of the training objective (absolute) that counts as improvement.
+    use_class_weights : bool, default=True
+    focal_gamma : float >= 0, default=0.0
+    dtype : {'float32', 'float64'}, default='float32'
+        Precision of the computation (float64 for checks). Fitted arrays are float64.
+    confidence, aggregator, aggregator_l2, chunk_size, random_state, verbose, callback
+        As in :class:`CFEnsembleTrainer`. The same ``random_state`` gives the same initial X
+        and Y as the ALS trainer. ``callback(epoch, loss)`` is called every epoch.
+
+    Attributes
+    ----------
+    X_ : ndarray of shape (latent_dim, n_classifiers)
+    Y_ : ndarray of shape (latent_dim, n_instances)
+        For 'projected', Y*(X_) (float64).
+    w_ : ndarray of shape (n_classifiers,)   b_ : float
+    C_ : ndarray of shape (n_classifiers, n_instances), the confidence used
+    history_ : dict of lists 'combined', 'recon', 'sup', 'time' (one entry per epoch, the
+        objective at the parameters before that epoch's step)
+    n_iter_ : int, epochs run    converged_ : bool, True when early stopping stopped it
+    best_epoch_ : int, the epoch whose parameters are kept
+    device_ : str, the device used
+    """
+
+    def __init__(
+        self,
+        n_classifiers: int,
+        latent_dim: int = 20,
+        rho: float = 0.5,
+        lambda_reg: float = 0.01,
+        max_epochs: int = 200,
+        optimizer: str = "adam",
+        lr: float = 0.01,
+        device: str = "auto",
+        *,
+        formulation: str = "projected",
+        weight_decay: float = 0.0,
+        patience: int = 20,
+        min_delta: float = 1e-6,
+        use_class_weights: bool = True,
+        focal_gamma: float = 0.0,
+        dtype: str = "float32",
+        confidence="certainty",
+        aggregator: str = "weighted",
+        aggregator_l2: float = 1e-3,
+        chunk_size: int = DEFAULT_CHUNK,
+        random_state=None,
+        verbose: bool = False,
+        callback=None,
+    ):
+        _import_torch()
+        self.max_epochs = max_epochs
+        self.optimizer = optimizer
+        self.lr = lr
+        self.device = device
+        self.formulation = formulation
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.min_delta = min_delta
+        self.dtype = dtype
+        super().__init__(
+            n_classifiers,
+            latent_dim,
+            rho,
+            lambda_reg,
+            confidence=confidence,
+            aggregator=aggregator,
+            aggregator_l2=aggregator_l2,
+            use_class_weights=use_class_weights,
+            focal_gamma=focal_gamma,
+            chunk_size=chunk_size,
+            random_state=random_state,
+            verbose=verbose,
+            callback=callback,
+        )
+
+    # ------------------------------------------------------------------ validation
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        check_scalar(self.max_epochs, "max_epochs", kind=numbers.Integral, low=1)
+        check_scalar(self.lr, "lr", low=0.0, low_inclusive=False)
+        check_scalar(self.weight_decay, "weight_decay", low=0.0)
+        check_scalar(self.patience, "patience", kind=numbers.Integral, low=1)
+        check_scalar(self.min_delta, "min_delta", low=0.0)
+        check_option(self.optimizer, "optimizer", OPTIMIZERS)
+        check_option(self.formulation, "formulation", FORMULATIONS)
+        check_option(self.dtype, "dtype", DTYPES)
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
+        ):
+            raise ValueError(
+                f"device must be one of ['auto', 'cpu', 'cuda'] or 'cuda:<index>', "
+                f"got {self.device!r}"
+            )
+        if self.formulation == "projected" and self.lambda_reg <= 0:
+            raise ValueError(
+                "lambda_reg must be > 0 with formulation='projected' (each A_i = X C_i X^T + "
+                f"lambda I must be positive definite), got lambda_reg={self.lambda_reg}"
+            )
+
+    def _resolve_device(self, torch) -> str:
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} but torch.cuda.is_available() is False; "
+                "use device='cpu' or 'auto'"
+            )
+        return self.device
+
+    def _warn_formulation(self) -> None:
+        if self.rho == 0.0 and self.formulation == "free":
+            warnings.warn(
+                "rho=0 with formulation='free': only the supervised term acts, so the "
+                "unlabeled columns' factors get no gradient and keep their random "
+                "initial values; use rho > 0 or formulation='projected'",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif self.rho == 0.0 and self.formulation == "detached":
+            warnings.warn(
+                "rho=0 with formulation='detached': the instance factors are moved by the "
+                "reconstruction term alone, which rho=0 switches off, so every y_i keeps its "
+                "random initial value; use rho > 0 or formulation='projected'",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    # ------------------------------------------------------------------ fitting
+    def _make_optimizer(self, torch, params):
+        if self.optimizer == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=self.lr, weight_decay=self.weight_decay)
+
+    def _fit(self, data: EnsembleData, C: np.ndarray, rng) -> None:
+        torch = _import_torch()
+        self._warn_formulation()
+        dev = self._resolve_device(torch)
+        self.device_ = dev
+        tdt = torch.float32 if self.dtype == "float32" else torch.float64
+        m, n, d = data.n_classifiers, data.n_instances, self.latent_dim
+        X0, Y0 = init_factors(rng, d, m, n)  # same draws as CFEnsembleTrainer
+        lab = data.labeled_idx
+        y_np = data.labels[lab]
+        s_np = class_weights(y_np, self.use_class_weights)
+        R0_np = data.R_filled(0.0)
+        n_obs = int(data.observed.sum())
+
+        def T(a):
+            return torch.as_tensor(np.ascontiguousarray(a), dtype=tdt, device=dev)
+
+        R0, Ct = T(R0_np), T(C)
+        lab_t = torch.as_tensor(lab, dtype=torch.long, device=dev)
+        y_t, s_t = T(y_np), T(s_np)
+        weighted = self.aggregator == "weighted"
+
+        X = T(X0).requires_grad_(True)
+        params = [X]
+        Y = None
+        if self.formulation != "projected":
+            Y = T(Y0).requires_grad_(True)
+            params.append(Y)
+        w = b = None
+        if weighted:
+            w = torch.zeros(m, dtype=tdt, device=dev, requires_grad=True)
+            b = torch.zeros((), dtype=tdt, device=dev, requires_grad=True)
+            params += [w, b]
+        opt = self._make_optimizer(torch, params)
+        kw = dict(
+            rho=self.rho,
+            lambda_reg=self.lambda_reg,
+            focal_gamma=self.focal_gamma,
+            aggregator_l2=self.aggregator_l2,
+        )
+
+        best = np.inf
+        best_state = None
+        best_epoch = 0
+        since_best = 0
+        self.converged_ = False
+        epoch = 0
+        for epoch in range(1, self.max_epochs + 1):
+            opt.zero_grad(set_to_none=True)
+            if self.formulation == "projected":
+                Yc = torch_project(X, R0, Ct, self.lambda_reg)
+                Y_sup = None
+            else:
+                Yc = Y
+                Y_sup = Y.detach() if self.formulation == "detached" else None
+            total, recon, sup = torch_cf_objective(
+                R0, Ct, n_obs, lab_t, y_t, s_t, X, Yc, w, b, Y_sup=Y_sup, **kw
+            )
+            value = ObjectiveValue(total.item(), recon.item(), sup.item())
+            if not np.isfinite(value.total):
+                raise FloatingPointError(
+                    f"the objective became non-finite at epoch {epoch}; lower lr (now "
+                    f"{self.lr}) or raise lambda_reg (now {self.lambda_reg})"
+                )
+            self._record(epoch, value)
+            if value.total < best - self.min_delta:
+                best, best_epoch, since_best = value.total, epoch, 0
+                best_state = [p.detach().clone() for p in params]
+            else:
+                since_best += 1
+                if since_best >= self.patience:
+                    self.converged_ = True
+                    break
+            total.backward()
+            opt.step()
+        self.n_iter_ = epoch
+        self.best_epoch_ = best_epoch
+
+        state = [p.cpu().numpy().astype(np.float64) for p in best_state]
+        X_np = state[0]
+        rest = state[1:]
+        if self.formulation == "projected":
+            # Y* in float64 NumPy: the same computation as fold-in, so predict() and
+            # predict(R_new) agree on the same column.
+            Y_np = update_instances(X_np, R0_np, C, self.lambda_reg, chunk_size=self.chunk_size)
+        else:
+            Y_np, rest = rest[0], rest[1:]
+        if weighted:
+            w_np, b_np = rest[0], float(rest[1])
+        else:
+            w_np, b_np = np.zeros(m), 0.0
+        self.X_, self.Y_, self.w_, self.b_ = X_np, Y_np, w_np, b_np
+        logger.debug(
+            "pytorch %s: %d epochs, best J=%.6g at epoch %d, converged=%s",
+            self.formulation,
+            epoch,
+            best,
+            best_epoch,
+            self.converged_,
+        )
+        if not self.converged_:
+            warnings.warn(
+                f"PyTorch trainer ran max_epochs={self.max_epochs} without early stopping "
+                f"(patience={self.patience}, min_delta={self.min_delta}); raise max_epochs or lr",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
