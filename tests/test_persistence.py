@@ -1,6 +1,7 @@
 """Model files: identical predictions after a round trip, clear errors for damaged files."""
 
 import importlib.util
+import inspect
 import json
 import warnings
 
@@ -62,6 +63,22 @@ def _trainers():
         ),
     ]
 
+    has_input = "aggregator_input" in inspect.signature(CFEnsembleTrainer.__init__).parameters
+    out.append(
+        pytest.param(
+            lambda: CFEnsembleTrainer(
+                M,
+                latent_dim=2,
+                solver="varpro",
+                max_iter=8,
+                aggregator_input="both",
+                random_state=0,
+            ),
+            id="varpro-both-inputs",
+            marks=pytest.mark.skipif(not has_input, reason="no aggregator_input yet"),
+        )
+    )
+
     def torch_trainer():
         from cfensemble.optimization import CFEnsemblePyTorchTrainer
 
@@ -114,7 +131,7 @@ def test_estimator_trainer_round_trip(tmp_path):
     clf.fit(X, y)
     save(clf, tmp_path / "clf.cfe")  # an estimator saves its fitted CF part
     back = load(tmp_path / "clf.cfe")
-    R_new = clf.transform(X[:20]).T  # (n_estimators, n_new)
+    R_new = rng.uniform(size=(3, 20))  # (n_estimators, n_new)
     np.testing.assert_array_equal(back.predict(), clf.trainer_.predict())
     np.testing.assert_array_equal(back.predict(R_new), clf.trainer_.predict(R_new))
 

@@ -347,7 +347,9 @@ def load(path):
 def _check_consistent(trainer, path) -> None:
     m, d = trainer.n_classifiers, trainer.latent_dim
     X, Y, w = trainer.X_, trainer.Y_, trainer.w_
-    expect = {"X_": (X, (d, m)), "w_": (w, (m,))}
+    # The aggregator sees m features per instance, or 2m with aggregator_input='both'.
+    n_features = 2 * m if getattr(trainer, "aggregator_input", None) == "both" else m
+    expect = {"X_": (X, (d, m)), "w_": (w, (n_features,))}
     for name, (arr, shape) in expect.items():
         if arr.shape != shape:
             raise _bad_file(path, f"{name} has shape {arr.shape}, expected {shape}")

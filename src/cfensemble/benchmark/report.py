@@ -385,6 +385,10 @@ def plot_weights(result, path: Path) -> Path | None:
     for ax, (setting, runs) in zip(axes, groups, strict=True):
         m = runs[0].w.size
         names = runs[0].classifier_names or [str(u) for u in range(m)]
+        if m == 2 * len(names):  # aggregator_input='both': filled predictions, then R_hat
+            names = [f"{c} (obs)" for c in names] + [f"{c} (rec)" for c in names]
+        elif m != len(names):
+            names = [str(u) for u in range(m)]
         width = 0.8 / len(runs)
         x = np.arange(m)
         for k, r in enumerate(runs):

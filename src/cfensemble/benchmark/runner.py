@@ -466,7 +466,13 @@ def run_benchmark(config: dict, *, progress: bool = True) -> BenchmarkResult:
     torch_used = "pytorch" in methods or "pytorch" in timing_methods
     with (
         thread_limit(cfg["threads"], torch_too=torch_used),
-        tqdm(total=n_tasks, disable=not progress, desc="benchmark", unit="fit", leave=False) as bar,
+        tqdm(
+            total=n_tasks,
+            disable=None if progress else True,  # None: only on a terminal
+            desc="benchmark",
+            unit="fit",
+            leave=False,
+        ) as bar,
     ):
         for setting in settings:
             bar.set_postfix_str(setting.key, refresh=False)
