@@ -1,3 +1,12 @@
 """CF-Ensemble: ensemble learning through collaborative filtering."""
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # Lazy: `import cfensemble` stays light (no scikit-learn model imports, no torch).
+    if name == "CFEnsembleClassifier":
+        from cfensemble.estimator import CFEnsembleClassifier
+
+        return CFEnsembleClassifier
+    raise AttributeError(f"module 'cfensemble' has no attribute {name!r}")

@@ -1,13 +1,20 @@
-"""Baselines over the same prediction matrix R: mean, stacking, best single classifier.
+"""Baselines over the same prediction matrix R: mean, stacking, a gradient-boosting stacker
+that takes missing cells natively, best single classifier.
 
 Each function takes R of shape (m, n) (NaN = missing) and labels of shape (n,) (NaN =
-unlabeled) and returns probabilities for every instance, shape (n,).
+unlabeled) and returns probabilities for every instance, shape (n,). Each fits on the
+labeled columns only, so scoring the unlabeled columns is inductive (the same numbers a
+model fitted on the labeled columns gives to new columns).
+
+``PoolBaselineClassifier`` is the same baselines as scikit-learn estimators over the same
+pool of base classifiers as ``CFEnsembleClassifier``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from cfensemble._validation import check_option
 from cfensemble.aggregators import fit_weighted_logistic, mean_of_observed, predict_weighted
 from cfensemble.metrics import pr_auc
 from cfensemble.objective import class_weights
@@ -46,8 +53,102 @@ def best_single(R: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return Z[int(np.argmax(scores))].copy()
 
 
+def hgb_stacking(
+    R: np.ndarray,
+    labels: np.ndarray,
+    *,
+    max_iter: int = 100,
+    learning_rate: float = 0.05,
+    max_leaf_nodes: int = 15,
+    min_samples_leaf: int = 10,
+    random_state=0,
+) -> np.ndarray:
+    """Gradient-boosting stacker on the labeled columns of R, NaN cells taken natively.
+
+    ``HistGradientBoostingClassifier`` learns, at every split, which side missing values
+    go to, so no imputation is needed. Class-balanced sample weights (as in ``stacking``).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    lab = ~np.isnan(labels)
+    y = labels[lab].astype(np.int64)
+    model = HistGradientBoostingClassifier(
+        max_iter=max_iter,
+        learning_rate=learning_rate,
+        max_leaf_nodes=max_leaf_nodes,
+        min_samples_leaf=min(min_samples_leaf, max(1, int(lab.sum()) // 4)),
+        class_weight="balanced",
+        early_stopping=False,
+        random_state=random_state,
+    )
+    model.fit(R[:, lab].T, y)
+    return model.predict_proba(R.T)[:, list(model.classes_).index(1)]
+
+
 BASELINES = {
     "mean": mean_aggregation,
     "stacking": stacking,
+    "hgb_stacking": hgb_stacking,
     "best_single": best_single,
 }
+
+
+def _pool_base():
+    # estimator.py imports nothing from here; importing it lazily keeps this module light.
+    from cfensemble.estimator import _PoolClassifier
+
+    return _PoolClassifier
+
+
+class PoolBaselineClassifier(_pool_base()):
+    """A baseline of ``BASELINES`` as a scikit-learn classifier over a base pool.
+
+    Builds R exactly as ``CFEnsembleClassifier`` does (same pool, same ``cv``, same column
+    subsets and missing cells), then applies ``method`` instead of CF-Ensemble.
+
+    Parameters
+    ----------
+    estimators : list of (name, estimator) or None
+        None gives ``cfensemble.estimator.default_estimators()``.
+    method : {'mean', 'stacking', 'hgb_stacking', 'best_single'}, default='stacking'
+    cv : int, CV splitter or 'prefit', default=5
+    columns : mapping {estimator name: feature indices or boolean mask}, optional
+    n_jobs : int or None
+    random_state : int, RandomState or None
+
+    Attributes
+    ----------
+    classes_, n_features_in_, estimators_, named_estimators_, R_
+        As in ``CFEnsembleClassifier``.
+    """
+
+    def __init__(
+        self,
+        estimators=None,
+        *,
+        method="stacking",
+        cv=5,
+        columns=None,
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.estimators = estimators
+        self.method = method
+        self.cv = cv
+        self.columns = columns
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        check_option(self.method, "method", tuple(BASELINES))
+        return super().fit(X, y)
+
+    def _fit_final(self, R, labels) -> None:
+        # Every baseline fits on the labeled columns only; keep those to score new columns.
+        lab = ~np.isnan(labels)
+        self._R_fit, self._labels_fit = R[:, lab], labels[lab]
+
+    def _predict_final(self, R_new) -> np.ndarray:
+        R = np.hstack([self._R_fit, R_new])
+        labels = np.r_[self._labels_fit, np.full(R_new.shape[1], np.nan)]
+        return BASELINES[self.method](R, labels)[self._R_fit.shape[1] :]

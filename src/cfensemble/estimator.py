@@ -1,0 +1,584 @@
+"""CFEnsembleClassifier: a scikit-learn meta-estimator over base classifiers.
+
+The pipeline (like ``sklearn.ensemble.StackingClassifier``, with CF-Ensemble as the final
+stage): out-of-fold ``predict_proba`` of every base estimator builds the probability matrix
+R (one row per estimator, one column per sample); the bases are refitted on all labeled
+rows; a CF-Ensemble trainer is fitted on ``EnsembleData(R, labels)`` with unlabeled rows
+(``y == -1``) as unlabeled columns. New rows: base predictions -> fold-in -> aggregator.
+
+A base estimator may see only a subset of the features (``columns``), and rows where
+those features are all missing get a missing cell in R instead of an error: missing base
+predictions are what CF-Ensemble handles natively.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from cfensemble._validation import check_option
+from cfensemble.data import EnsembleData
+
+logger = logging.getLogger("cfensemble")
+
+SOLVERS = ("als", "varpro", "pytorch")
+UNLABELED = -1
+
+
+# ---------------------------------------------------------------------------- base pool
+def default_estimators(random_state=None) -> list[tuple[str, BaseEstimator]]:
+    """A small, diverse and fast pool of scikit-learn classifiers.
+
+    Linear (logistic regression), naive Bayes, k-nearest neighbours, a shallow tree, a random
+    forest, extremely randomized trees, histogram gradient boosting and a small MLP; the
+    models that need scaled inputs get a ``StandardScaler`` in front.
+
+    Parameters
+    ----------
+    random_state : int, RandomState or None
+        Seeds the randomized members (one integer drawn per member).
+
+    Returns
+    -------
+    list of (name, estimator), unfitted
+    """
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = check_random_state(random_state)
+    seeds = rng.randint(np.iinfo(np.int32).max, size=5)
+    return [
+        ("logreg", make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))),
+        ("naive_bayes", GaussianNB()),
+        ("knn", make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=15))),
+        ("tree", DecisionTreeClassifier(max_depth=4, min_samples_leaf=5, random_state=seeds[0])),
+        (
+            "random_forest",
+            RandomForestClassifier(n_estimators=60, min_samples_leaf=2, random_state=seeds[1]),
+        ),
+        (
+            "extra_trees",
+            ExtraTreesClassifier(n_estimators=60, min_samples_leaf=2, random_state=seeds[2]),
+        ),
+        (
+            "hist_gb",
+            HistGradientBoostingClassifier(max_iter=60, learning_rate=0.1, random_state=seeds[3]),
+        ),
+        (
+            "mlp",
+            make_pipeline(
+                StandardScaler(),
+                # lbfgs: converges in a fraction of adam's time on the small data sets
+                # the pool is meant for, without a ConvergenceWarning per fold.
+                MLPClassifier(
+                    hidden_layer_sizes=(32,),
+                    solver="lbfgs",
+                    alpha=1e-1,
+                    max_iter=500,
+                    random_state=seeds[4],
+                ),
+            ),
+        ),
+    ]
+
+
+def _check_estimators(estimators) -> list[tuple[str, BaseEstimator]]:
+    if isinstance(estimators, (str, bytes)) or not hasattr(estimators, "__iter__"):
+        raise TypeError(
+            f"estimators must be a list of (name, estimator) pairs, got {type(estimators)!r}"
+        )
+    pairs = list(estimators)
+    if len(pairs) < 2:
+        raise ValueError(
+            f"estimators must hold at least 2 (name, estimator) pairs, got {len(pairs)}"
+        )
+    names = []
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise TypeError(
+                f"each entry of estimators must be (name: str, estimator), got {pair!r}"
+            )
+        if not hasattr(pair[1], "predict_proba"):
+            raise TypeError(
+                f"estimator {pair[0]!r} has no predict_proba: every base estimator must "
+                "output probabilities"
+            )
+        names.append(pair[0])
+    if len(set(names)) != len(names):
+        raise ValueError(f"estimator names must be unique, got {names}")
+    return pairs
+
+
+def _check_columns(columns, names, n_features) -> dict[str, np.ndarray | None]:
+    """Map every estimator name to its feature indices (None = all features)."""
+    out: dict[str, np.ndarray | None] = dict.fromkeys(names)
+    if columns is None:
+        return out
+    if not isinstance(columns, Mapping):
+        raise TypeError(
+            "columns must be a mapping {estimator name: feature indices or boolean mask}, "
+            f"got {type(columns).__name__}"
+        )
+    unknown = set(columns) - set(names)
+    if unknown:
+        raise ValueError(
+            f"columns names estimators that are not in estimators: {sorted(unknown)}; "
+            f"known names are {list(names)}"
+        )
+    for name, cols in columns.items():
+        idx = np.asarray(cols)
+        if idx.dtype == bool:
+            if idx.shape != (n_features,):
+                raise ValueError(
+                    f"columns[{name!r}] is a boolean mask of shape {idx.shape}; expected "
+                    f"({n_features},)"
+                )
+            idx = np.flatnonzero(idx)
+        if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(
+                f"columns[{name!r}] must be a non-empty list of integer feature indices or a "
+                f"boolean mask, got {cols!r}"
+            )
+        if idx.min() < -n_features or idx.max() >= n_features:
+            raise ValueError(
+                f"columns[{name!r}] holds indices outside [0, {n_features}): {idx.tolist()}"
+            )
+        out[name] = idx % n_features
+    return out
+
+
+def _view(X, cols):
+    """The features of one estimator and the rows it can score (not all NaN there)."""
+    Xu = X if cols is None else X[:, cols]
+    if Xu.dtype.kind == "f":
+        rows = ~np.isnan(Xu).all(axis=1)
+    else:
+        rows = np.ones(Xu.shape[0], dtype=bool)
+    return Xu, rows
+
+
+def _positive_proba(estimator, X) -> np.ndarray:
+    """Probability of the positive class (label 1 of the 0/1-encoded target)."""
+    proba = estimator.predict_proba(X)
+    classes = list(getattr(estimator, "classes_", [0, 1]))
+    if 1 not in classes:
+        return np.zeros(X.shape[0])
+    return np.asarray(proba[:, classes.index(1)], dtype=np.float64)
+
+
+def _make_cv(cv, random_state):
+    if isinstance(cv, numbers.Integral):
+        if cv < 2:
+            raise ValueError(f"cv must be an int >= 2, a CV splitter or 'prefit', got {cv}")
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        return StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
+    if hasattr(cv, "split"):
+        return cv
+    raise ValueError(f"cv must be an int >= 2, a CV splitter or 'prefit', got {cv!r}")
+
+
+def _encode_binary(y) -> tuple[np.ndarray, np.ndarray]:
+    """classes (2,), and y encoded 0/1 (1 = classes[1], the positive class)."""
+    y = column_or_1d(y, warn=True)
+    y_type = type_of_target(y, input_name="y", raise_unknown=True)
+    if y_type != "binary":
+        raise ValueError(
+            f"Only binary classification is supported. The type of the target is {y_type}."
+        )
+    classes, enc = np.unique(y, return_inverse=True)
+    if classes.size != 2:
+        raise ValueError(
+            "Only binary classification is supported and both classes must be present: "
+            f"got class(es) {classes.tolist()}"
+        )
+    return classes, enc.astype(np.int64)
+
+
+def out_of_fold_predictions(
+    estimators, X, y, *, cv=5, columns=None, random_state=None, n_jobs=None
+) -> np.ndarray:
+    """The probability matrix R from out-of-fold ``predict_proba`` of every estimator.
+
+    Parameters
+    ----------
+    estimators : list of (name, estimator)
+        Unfitted estimators with ``predict_proba`` (cloned, never modified).
+    X : ndarray of shape (n_samples, n_features)
+        NaN allowed where an estimator's ``columns`` are all missing: that row gets a
+        missing cell for that estimator.
+    y : array-like of shape (n_samples,)
+        Binary target; the positive class is the larger label (``np.unique(y)[1]``).
+    cv : int or CV splitter, default=5
+        Integers give ``StratifiedKFold(cv, shuffle=True)`` seeded by ``random_state``.
+    columns : mapping {name: feature indices or boolean mask}, optional
+    random_state : int, RandomState or None
+    n_jobs : int or None
+        Passed to ``cross_val_predict``.
+
+    Returns
+    -------
+    R : ndarray of shape (n_estimators, n_samples)
+        Positive-class probabilities; NaN where an estimator cannot score a row.
+    """
+    pairs = _check_estimators(estimators)
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    _, y01 = _encode_binary(y)
+    if y01.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y01.shape[0]} entries")
+    cols = _check_columns(columns, [n for n, _ in pairs], X.shape[1])
+    splitter = _make_cv(cv, random_state)
+    R = np.full((len(pairs), X.shape[0]), np.nan)
+    for u, (name, est) in enumerate(pairs):
+        Xu, rows = _view(X, cols[name])
+        yu = y01[rows]
+        if np.unique(yu).size < 2:
+            raise ValueError(
+                f"estimator {name!r} can score {rows.sum()} row(s) with a single class: it "
+                "needs both classes among the rows where its columns are not all missing"
+            )
+        proba = cross_val_predict(
+            clone(est), Xu[rows], yu, cv=splitter, method="predict_proba", n_jobs=n_jobs
+        )
+        R[u, rows] = proba[:, 1]
+    return np.clip(R, 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------- trainers
+def resolve_latent_dim(latent_dim, n_classifiers: int) -> int:
+    """'auto' -> max(1, m // 3); an int is used as given."""
+    if isinstance(latent_dim, str):
+        check_option(latent_dim, "latent_dim", ("auto",))
+        return max(1, n_classifiers // 3)
+    if not isinstance(latent_dim, numbers.Integral) or latent_dim < 1:
+        raise ValueError(f"latent_dim must be 'auto' or an int >= 1, got {latent_dim!r}")
+    return int(latent_dim)
+
+
+def make_trainer(
+    n_classifiers: int,
+    *,
+    solver: str = "varpro",
+    latent_dim="auto",
+    rho: float = 0.5,
+    lambda_reg: float = 0.01,
+    confidence="certainty",
+    max_iter: int = 100,
+    aggregator_l2: float = 1e-3,
+    use_class_weights: bool = True,
+    trainer_params: dict | None = None,
+    random_state=None,
+    verbose: bool = False,
+):
+    """The CF-Ensemble trainer that ``CFEnsembleClassifier`` fits on R.
+
+    ``solver`` 'als' or 'varpro' gives ``CFEnsembleTrainer``; 'pytorch' gives
+    ``CFEnsemblePyTorchTrainer`` (``max_iter`` becomes ``max_epochs``). ``trainer_params``
+    passes any further keyword the trainer accepts.
+    """
+    check_option(solver, "solver", SOLVERS)
+    d = resolve_latent_dim(latent_dim, n_classifiers)
+    params = dict(
+        latent_dim=d,
+        rho=rho,
+        lambda_reg=lambda_reg,
+        confidence=confidence,
+        aggregator_l2=aggregator_l2,
+        use_class_weights=use_class_weights,
+        random_state=random_state,
+        verbose=verbose,
+    )
+    if solver == "pytorch":
+        try:
+            from cfensemble.optimization import CFEnsemblePyTorchTrainer
+        except ImportError as exc:  # torch missing, or the trainer module absent
+            raise ImportError(
+                "solver='pytorch' needs PyTorch: pip install cfensemble[torch]"
+            ) from exc
+        params["max_epochs"] = max_iter
+        params.update(trainer_params or {})
+        return CFEnsemblePyTorchTrainer(n_classifiers, **params)
+    from cfensemble.optimization import CFEnsembleTrainer
+
+    params.update(solver=solver, max_iter=max_iter)
+    params.update(trainer_params or {})
+    return CFEnsembleTrainer(n_classifiers, **params)
+
+
+# ---------------------------------------------------------------------------- estimators
+class _PoolClassifier(ClassifierMixin, BaseEstimator):
+    """What CF-Ensemble and the pooled baselines share: the base pool and R.
+
+    Subclasses implement ``_fit_final(R, labels)`` and ``_predict_final(R_new) -> (k,)``.
+    """
+
+    def _pool(self):
+        if self.estimators is None:
+            return default_estimators(self.random_state)
+        return _check_estimators(self.estimators)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.columns is not None
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def fit(self, X, y):
+        """Build R from the base estimators and fit the final stage.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Binary target; -1 marks unlabeled rows (used transductively: their base
+            predictions enter R as unlabeled columns).
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            ensure_all_finite="allow-nan" if self.columns is not None else True,
+            ensure_min_samples=2,
+            y_numeric=False,
+        )
+        y = column_or_1d(y, warn=True)
+        unlabeled = _unlabeled_mask(y)
+        if unlabeled.all():
+            raise ValueError("y marks every row unlabeled (-1): at least both classes needed")
+        self.classes_, y01 = _encode_binary(y[~unlabeled])
+        pairs = self._pool()
+        names = [n for n, _ in pairs]
+        self._columns = _check_columns(self.columns, names, X.shape[1])
+        lab = np.flatnonzero(~unlabeled)
+        m, n = len(pairs), X.shape[0]
+        R = np.full((m, n), np.nan)
+        if isinstance(self.cv, str) and self.cv == "prefit":
+            for name, est in pairs:
+                check_is_fitted(est, msg=f"cv='prefit' but estimator {name!r} is not fitted")
+            self.estimators_ = [est for _, est in pairs]
+        else:
+            if isinstance(self.cv, str):
+                raise ValueError(
+                    f"cv must be an int >= 2, a CV splitter or 'prefit', got {self.cv!r}"
+                )
+            R[:, lab] = out_of_fold_predictions(
+                pairs,
+                X[lab],
+                y01,
+                cv=self.cv,
+                columns=self.columns,
+                random_state=self.random_state,
+                n_jobs=self.n_jobs,
+            )
+            self.estimators_ = []
+            for name, est in pairs:
+                Xu, rows = _view(X[lab], self._columns[name])
+                self.estimators_.append(clone(est).fit(Xu[rows], y01[rows]))
+        rest = np.arange(n) if isinstance(self.cv, str) else np.flatnonzero(unlabeled)
+        if rest.size:
+            R[:, rest] = self._base_predictions(X[rest])
+        labels = np.full(n, np.nan)
+        labels[lab] = y01
+        self.named_estimators_ = dict(zip(names, self.estimators_, strict=True))
+        self.R_ = R
+        self._fit_final(R, labels)
+        return self
+
+    def _base_predictions(self, X) -> np.ndarray:
+        """R_new of shape (n_estimators, n_rows); NaN where an estimator cannot score."""
+        names = list(self._columns)
+        R = np.full((len(names), X.shape[0]), np.nan)
+        for u, (name, est) in enumerate(zip(names, self.estimators_, strict=True)):
+            Xu, rows = _view(X, self._columns[name])
+            if rows.any():
+                R[u, rows] = _positive_proba(est, Xu[rows])
+        return np.clip(R, 0.0, 1.0)
+
+    def base_predictions(self, X) -> np.ndarray:
+        """Base predictions of X, shape (n_samples, n_estimators) (NaN: cannot score)."""
+        check_is_fitted(self, "estimators_")
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            ensure_all_finite="allow-nan" if self.columns is not None else True,
+        )
+        return self._base_predictions(X).T
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, 2), columns ordered as ``classes_``."""
+        check_is_fitted(self, "estimators_")
+        X = validate_data(
+            self,
+            X,
+            reset=False,
+            ensure_all_finite="allow-nan" if self.columns is not None else True,
+        )
+        p = np.clip(self._predict_final(self._base_predictions(X)), 0.0, 1.0)
+        return np.column_stack([1.0 - p, p])
+
+    def decision_function(self, X) -> np.ndarray:
+        """Log-odds of the positive class ``classes_[1]``, shape (n_samples,)."""
+        p = np.clip(self.predict_proba(X)[:, 1], 1e-12, 1 - 1e-12)
+        return np.log(p) - np.log1p(-p)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class labels, shape (n_samples,) (positive where p >= 0.5)."""
+        p = self.predict_proba(X)[:, 1]
+        return self.classes_[(p >= 0.5).astype(int)]
+
+
+def _unlabeled_mask(y) -> np.ndarray:
+    if y.dtype.kind in "iuf":
+        return y == UNLABELED
+    if y.dtype.kind == "O":
+        return np.array([isinstance(v, numbers.Number) and v == UNLABELED for v in y])
+    return np.zeros(y.shape[0], dtype=bool)
+
+
+class CFEnsembleClassifier(_PoolClassifier):
+    """CF-Ensemble over a pool of scikit-learn classifiers (a StackingClassifier alternative).
+
+    Parameters
+    ----------
+    estimators : list of (name, estimator) or None, default=None
+        Base classifiers with ``predict_proba``. None gives ``default_estimators()``.
+    solver : {'als', 'varpro', 'pytorch'}, default='varpro'
+        The CF-Ensemble optimizer (see ``cfensemble.optimization``). 'varpro' (variable
+        projection) is exact and fast and beat 'als' on real data (benchmarks/results).
+    cv : int, CV splitter or 'prefit', default=5
+        How R's labeled columns are built: out-of-fold ``predict_proba``. 'prefit' takes
+        already fitted estimators and uses their predictions on every row as R.
+    columns : mapping {estimator name: feature indices or boolean mask}, optional
+        The features each estimator sees. Rows where those features are all NaN get a
+        missing cell in R for that estimator (NaN inputs are then accepted).
+    latent_dim : int or 'auto', default='auto'
+        Rank d of the factorization; 'auto' is max(1, n_estimators // 3) (d must stay below
+        the number of estimators for the factorization to denoise).
+    rho : float in [0, 1], default=0.5
+        Weight of reconstruction against supervision.
+    lambda_reg : float, default=0.01
+    confidence : str or callable, default='certainty'
+        Base confidence strategy (``cfensemble.confidence``).
+    max_iter : int, default=100
+        ALS sweeps, L-BFGS iterations (varpro) or epochs (pytorch).
+    aggregator_l2 : float, default=1e-3
+    use_class_weights : bool, default=True
+    trainer_params : dict, optional
+        Further keyword arguments for the trainer (e.g. ``{'lr': 0.05}`` for pytorch).
+    n_jobs : int or None
+        Parallel jobs of ``cross_val_predict``.
+    random_state : int, RandomState or None
+    verbose : bool, default=False
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+    n_features_in_ : int
+    estimators_ : list of fitted base estimators (refitted on all labeled rows)
+    named_estimators_ : dict name -> fitted estimator
+    R_ : ndarray of shape (n_estimators, n_samples), the matrix the trainer was fitted on
+    trainer_ : the fitted CF-Ensemble trainer
+    n_iter_ : int, the trainer's iterations (sweeps, L-BFGS iterations or epochs)
+    """
+
+    def __init__(
+        self,
+        estimators=None,
+        *,
+        solver="varpro",
+        cv=5,
+        columns=None,
+        latent_dim="auto",
+        rho=0.5,
+        lambda_reg=0.01,
+        confidence="certainty",
+        max_iter=100,
+        aggregator_l2=1e-3,
+        use_class_weights=True,
+        trainer_params=None,
+        n_jobs=None,
+        random_state=None,
+        verbose=False,
+    ):
+        self.estimators = estimators
+        self.solver = solver
+        self.cv = cv
+        self.columns = columns
+        self.latent_dim = latent_dim
+        self.rho = rho
+        self.lambda_reg = lambda_reg
+        self.confidence = confidence
+        self.max_iter = max_iter
+        self.aggregator_l2 = aggregator_l2
+        self.use_class_weights = use_class_weights
+        self.trainer_params = trainer_params
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _make_trainer(self, m: int):
+        return make_trainer(
+            m,
+            solver=self.solver,
+            latent_dim=self.latent_dim,
+            rho=self.rho,
+            lambda_reg=self.lambda_reg,
+            confidence=self.confidence,
+            max_iter=self.max_iter,
+            aggregator_l2=self.aggregator_l2,
+            use_class_weights=self.use_class_weights,
+            trainer_params=self.trainer_params,
+            random_state=self.random_state,
+            verbose=self.verbose,
+        )
+
+    def fit(self, X, y):
+        # Validate the cheap parameters before the (expensive) base pool is fitted.
+        check_option(self.solver, "solver", SOLVERS)
+        if not isinstance(self.latent_dim, str):
+            resolve_latent_dim(self.latent_dim, 2)
+        return super().fit(X, y)
+
+    fit.__doc__ = _PoolClassifier.fit.__doc__
+
+    def _fit_final(self, R, labels) -> None:
+        import warnings
+
+        self.trainer_ = self._make_trainer(R.shape[0])
+        with warnings.catch_warnings():
+            # A few unconverged L-BFGS/ALS steps on a small R are not worth a user warning
+            # per fit (grid searches fit hundreds); the trainer records converged_.
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.trainer_.fit(EnsembleData(R, labels))
+        self.n_iter_ = int(getattr(self.trainer_, "n_iter_", self.max_iter))
+        if not getattr(self.trainer_, "converged_", True):
+            logger.info("the %s trainer stopped at max_iter=%d", self.solver, self.max_iter)
+
+    def _predict_final(self, R_new) -> np.ndarray:
+        return self.trainer_.predict(R_new)

@@ -1,0 +1,266 @@
+"""Repeated stratified cross-validation of CF-Ensemble against the baselines.
+
+Every method sees the same folds and the same matrix R: per outer fold the base pool's
+out-of-fold predictions on the training rows (inner CV) and the predictions of the pool
+refitted on those rows for the test rows are computed once, then every method (each CF
+solver, each baseline) fits on R with the test columns unlabeled and is scored on them
+(transductive). Missing cells are removed from that same R, once per fold and rate, so the
+complete and incomplete comparisons are paired too.
+
+``paired_comparison`` then gives wins/ties/losses, the mean and median difference and a
+Wilcoxon signed-rank p-value over any set of (data set, fold) pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.utils import check_random_state
+
+from cfensemble.baselines import BASELINES
+from cfensemble.data import EnsembleData
+from cfensemble.datasets import remove_predictions
+from cfensemble.estimator import (
+    _check_estimators,
+    default_estimators,
+    make_trainer,
+    out_of_fold_predictions,
+)
+from cfensemble.metrics import pr_auc
+
+logger = logging.getLogger("cfensemble")
+
+CF_SOLVERS = ("als", "varpro", "pytorch")
+
+
+def cf_method(solver: str = "varpro", **params) -> Callable:
+    """A method ``(R, labels) -> p (n,)``: a CF trainer fitted on R, transductive predictions.
+
+    ``params`` are those of ``cfensemble.estimator.make_trainer`` (latent_dim, rho, ...).
+    """
+
+    def fit_predict(R, labels):
+        trainer = make_trainer(R.shape[0], solver=solver, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unconverged runs are scored as they are
+            trainer.fit(EnsembleData(R, labels))
+        return trainer.predict()
+
+    fit_predict.__name__ = f"cf_{solver}"
+    return fit_predict
+
+
+def default_methods(solvers=("als", "varpro", "pytorch"), random_state=0, **cf_params) -> dict:
+    """{'cf_<solver>': ..., 'mean': ..., 'stacking': ..., 'hgb_stacking': ..., 'best_single': ...}.
+
+    A solver whose dependency is missing (pytorch without torch) is left out with a log line.
+    """
+    methods: dict[str, Callable] = {}
+    for solver in solvers:
+        if solver == "pytorch":
+            try:
+                make_trainer(3, solver="pytorch", latent_dim=1)
+            except ImportError as exc:
+                logger.warning("solver='pytorch' left out: %s", exc)
+                continue
+        methods[f"cf_{solver}"] = cf_method(solver, random_state=random_state, **cf_params)
+    methods.update(BASELINES)
+    return methods
+
+
+def fold_matrix(
+    X, y, train, test, *, estimators=None, inner_cv=5, random_state=None, n_jobs=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """R for one outer fold, columns ordered [train rows, test rows], and its labels.
+
+    Returns
+    -------
+    R : ndarray of shape (n_estimators, n_train + n_test)
+        Train columns: out-of-fold predictions (inner ``inner_cv``-fold CV on the train
+        rows). Test columns: predictions of the pool refitted on all train rows.
+    labels : ndarray of shape (n_train + n_test,), y on train columns, NaN on test columns
+    """
+    pairs = _check_estimators(
+        default_estimators(random_state) if estimators is None else estimators
+    )
+    X, y = np.asarray(X), np.asarray(y)
+    R_train = out_of_fold_predictions(
+        pairs, X[train], y[train], cv=inner_cv, random_state=random_state, n_jobs=n_jobs
+    )
+    R_test = np.empty((len(pairs), len(test)))
+    for u, (_, est) in enumerate(pairs):
+        fitted = clone(est).fit(X[train], y[train])
+        R_test[u] = fitted.predict_proba(X[test])[:, list(fitted.classes_).index(1)]
+    labels = np.r_[y[train].astype(np.float64), np.full(len(test), np.nan)]
+    return np.hstack([R_train, np.clip(R_test, 0.0, 1.0)]), labels
+
+
+def repeated_cv(
+    X,
+    y,
+    *,
+    estimators=None,
+    methods: dict | None = None,
+    n_splits: int = 5,
+    n_repeats: int = 2,
+    inner_cv: int = 5,
+    missing_rates=(0.0,),
+    missing_mode: str = "random",
+    metric: Callable = pr_auc,
+    random_state=0,
+    cache_dir=None,
+    cache_key: str | None = None,
+    progress: bool = False,
+    n_jobs=None,
+):
+    """Score every method on the same repeated stratified folds and the same R.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,), 0/1
+    estimators : list of (name, estimator) or None (``default_estimators``)
+    methods : dict name -> callable(R, labels) -> p (n,), optional (``default_methods()``)
+    n_splits, n_repeats : outer ``RepeatedStratifiedKFold`` (5 x 2 by default)
+    inner_cv : folds of the inner CV that builds R's training columns
+    missing_rates : iterable of float in [0, 1)
+        Every fold's R is scored once per rate, with that fraction of cells removed
+        (``remove_predictions``, one draw per fold and rate shared by all methods).
+    missing_mode : {'random', 'block'}
+    metric : callable(y_true, p) -> float, default=pr_auc
+    random_state : int
+    cache_dir, cache_key : str or Path, optional
+        When both are given, each fold's R is stored as ``<cache_dir>/<cache_key>_r<repeat>
+        _f<fold>.npz`` and read back on the next run (the key must identify data and pool).
+    progress : bool
+        A tqdm bar over folds.
+
+    Returns
+    -------
+    pandas.DataFrame with one row per (repeat, fold, missing_rate, method): columns
+    repeat, fold, missing_rate, method, score, seconds.
+    """
+    import pandas as pd
+
+    X, y = np.asarray(X), np.asarray(y)
+    methods = default_methods(random_state=random_state) if methods is None else methods
+    rng = check_random_state(random_state)
+    splitter = RepeatedStratifiedKFold(
+        n_splits=n_splits, n_repeats=n_repeats, random_state=rng.randint(2**31 - 1)
+    )
+    splits = list(splitter.split(X, y))
+    iterator = enumerate(splits)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, total=len(splits), desc=cache_key or "folds", leave=False)
+    rows = []
+    for k, (train, test) in iterator:
+        repeat, fold = divmod(k, n_splits)
+        seed = 1000 * (int(random_state) if random_state is not None else 0) + k
+        R, labels = _cached_fold_matrix(
+            X,
+            y,
+            train,
+            test,
+            estimators,
+            inner_cv,
+            seed,
+            cache_dir,
+            cache_key,
+            repeat,
+            fold,
+            n_jobs,
+        )
+        y_test = y[test]
+        cols = slice(len(train), None)
+        for rate in missing_rates:
+            R_rate = (
+                R
+                if rate == 0
+                else remove_predictions(R, rate, mode=missing_mode, random_state=seed)
+            )
+            for name, method in methods.items():
+                t0 = time.perf_counter()
+                p = method(R_rate, labels)
+                rows.append(
+                    {
+                        "repeat": repeat,
+                        "fold": fold,
+                        "missing_rate": rate,
+                        "method": name,
+                        "score": metric(y_test, np.asarray(p)[cols]),
+                        "seconds": time.perf_counter() - t0,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _cached_fold_matrix(
+    X, y, train, test, estimators, inner_cv, seed, cache_dir, cache_key, repeat, fold, n_jobs
+):
+    path = None
+    if cache_dir is not None and cache_key is not None:
+        path = Path(cache_dir) / f"{cache_key}_r{repeat}_f{fold}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as f:
+                if f["R"].shape[1] == len(train) + len(test):
+                    return f["R"], f["labels"]
+    R, labels = fold_matrix(
+        X,
+        y,
+        train,
+        test,
+        estimators=estimators,
+        inner_cv=inner_cv,
+        random_state=seed,
+        n_jobs=n_jobs,
+    )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, R=R, labels=labels)
+    return R, labels
+
+
+def paired_comparison(scores, method: str, other: str, *, tie_tol: float = 1e-3, by=()) -> dict:
+    """Paired difference of two methods over the rows they share.
+
+    Parameters
+    ----------
+    scores : DataFrame from ``repeated_cv`` (several data sets may be concatenated; add a
+        'dataset' column and pass it in ``by`` so pairs match within data sets)
+    method, other : method names; differences are ``method - other``
+    tie_tol : float, |difference| <= tie_tol counts as a tie
+    by : extra key columns identifying a pair (e.g. ('dataset', 'rate'))
+
+    Returns
+    -------
+    dict with n, wins, ties, losses, mean_diff, median_diff, p_value (two-sided Wilcoxon
+    signed-rank test, NaN when every difference is zero or n < 2)
+    """
+    from scipy.stats import wilcoxon
+
+    keys = [*by, "repeat", "fold", "missing_rate"]
+    a = scores[scores["method"] == method].set_index(keys)["score"]
+    b = scores[scores["method"] == other].set_index(keys)["score"]
+    a, b = a.align(b, join="inner")
+    diff = (a - b).to_numpy()
+    out = {
+        "n": int(diff.size),
+        "wins": int((diff > tie_tol).sum()),
+        "ties": int((np.abs(diff) <= tie_tol).sum()),
+        "losses": int((diff < -tie_tol).sum()),
+        "mean_diff": float(diff.mean()) if diff.size else float("nan"),
+        "median_diff": float(np.median(diff)) if diff.size else float("nan"),
+        "p_value": float("nan"),
+    }
+    if diff.size >= 2 and np.any(diff != 0):
+        out["p_value"] = float(wilcoxon(diff).pvalue)
+    return out
