@@ -1,0 +1,609 @@
+"""The ``cfensemble`` command: demo, benchmark, fit and predict on a user's own matrix.
+
+    cfensemble demo [--out DIR]
+    cfensemble benchmark --config FILE [--out DIR]
+    cfensemble fit --predictions R.csv --labels y.csv [--solver varpro] --out model.cfe
+    cfensemble predict --model model.cfe --predictions R_new.csv --out p.csv
+
+Prediction files are CSV (``.csv``, ``.txt``; ``.tsv`` tab-separated) or Parquet
+(``.parquet``, ``.pq``), chosen by extension. Default layout: one column per classifier with
+a header, one row per instance; ``--transposed``: one row per classifier, its name in the
+first column, one column per instance. Blank cells are missing predictions. Labels: one
+value per instance (0, 1, or blank for unlabeled), in their own file or in a column of the
+predictions file (``--label-column``).
+
+User mistakes (missing files, bad values, mismatched columns) print one line to stderr and
+exit with status 1; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("cfensemble")
+
+CSV_EXT = {".csv": ",", ".txt": ",", ".tsv": "\t"}
+PARQUET_EXT = (".parquet", ".pq")
+CONFIDENCES = ("uniform", "certainty", "calibration", "adaptive")
+SOLVERS = ("als", "varpro", "pytorch")
+
+
+class UserError(Exception):
+    """A mistake in the command line or the input files: reported without a traceback."""
+
+
+# ---------------------------------------------------------------------------- file I/O
+def _suffix(path: Path) -> str:
+    return path.suffix.lower()
+
+
+def _check_format(path: Path, what: str) -> str:
+    ext = _suffix(path)
+    if ext in CSV_EXT:
+        return "csv"
+    if ext in PARQUET_EXT:
+        return "parquet"
+    raise UserError(
+        f"{what} {path}: unsupported extension {ext or '(none)'!r}; use .csv, .tsv, .txt "
+        "or .parquet"
+    )
+
+
+def _need_pyarrow():
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise UserError(
+            "Parquet files need pyarrow: pip install cfensemble[parquet] (or pip install pyarrow)"
+        ) from None
+
+
+def read_frame(path, what: str = "file"):
+    """A DataFrame of strings/numbers from CSV or Parquet; blank cells are NaN."""
+    import pandas as pd
+
+    path = Path(path)
+    kind = _check_format(path, what)
+    if not path.exists():
+        raise UserError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a directory, expected a file")
+    try:
+        if kind == "parquet":
+            _need_pyarrow()
+            return pd.read_parquet(path)
+        # skip_blank_lines=False: a blank line is an instance with every cell blank, not
+        # nothing (dropping it would shift every later row against the labels).
+        return pd.read_csv(path, sep=CSV_EXT[_suffix(path)], skip_blank_lines=False)
+    except UserError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{what} {path} is empty") from None
+    except Exception as exc:  # noqa: BLE001 - parser errors of every kind
+        raise UserError(f"{what} {path} cannot be read: {exc}") from None
+
+
+def _numeric(df, path: Path, what: str) -> np.ndarray:
+    """float array of the frame, or a UserError naming the first non-numeric cell."""
+    import pandas as pd
+
+    out = np.empty(df.shape, dtype=np.float64)
+    for j, col in enumerate(df.columns):
+        raw = df[col]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            hint = ""
+            if j == 0:
+                hint = "; if this column holds instance ids, name it with --id-column"
+            raise UserError(
+                f"{what} {path}: column {str(col)!r}, row {i + 1} holds {raw.iloc[i]!r}; "
+                f"expected a number (or a blank cell){hint}"
+            )
+        out[:, j] = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def _csv_header_and_trailing_blanks(path: Path) -> tuple[list[str], int]:
+    """The raw header fields and the number of empty lines at the end of a CSV file."""
+    import csv
+
+    if _check_format(path, "file") != "csv":
+        return [], 0
+    with open(path, newline="") as f:
+        text = f.read()
+    lines = text.splitlines()
+    header = next(csv.reader([lines[0]], delimiter=CSV_EXT[_suffix(path)])) if lines else []
+    k = 0
+    while k < len(lines) - 1 and lines[len(lines) - 1 - k].strip() == "":
+        k += 1
+    return header, k
+
+
+def _drop_trailing_blank_lines(df, path: Path):
+    """Remove rows that come from empty lines at the end of a CSV file (editor artefacts).
+
+    A line of empty cells (``,,,``) is an instance with no predictions and stays.
+    """
+    _, k = _csv_header_and_trailing_blanks(path)
+    if k and len(df) >= k and df.iloc[len(df) - k :].isna().all(axis=None):
+        return df.iloc[: len(df) - k]
+    return df
+
+
+def read_predictions(path, *, transposed=False, id_column=None, label_column=None):
+    """Read a prediction matrix file.
+
+    Returns
+    -------
+    R : ndarray of shape (n_classifiers, n_instances), NaN where blank
+    names : list of str, classifier names
+    ids : ndarray of shape (n_instances,) or None
+    labels : ndarray of shape (n_instances,) or None (from ``label_column``)
+    """
+    path = Path(path)
+    df = read_frame(path, "predictions file")
+    raw_header, _ = _csv_header_and_trailing_blanks(path)
+    dup = sorted({c for c in raw_header if raw_header.count(c) > 1})
+    if dup:  # pandas would rename the second 'a' to 'a.1' silently
+        raise UserError(f"predictions file {path}: column names repeat: {dup}")
+    df.columns = [str(c) for c in df.columns]
+    ids = labels = None
+    if transposed:
+        if label_column is not None or id_column is not None:
+            raise UserError(
+                "--label-column and --id-column need the default layout (one column per "
+                "classifier); with --transposed give labels in their own file (--labels)"
+            )
+        if df.shape[1] < 2:
+            raise UserError(
+                f"predictions file {path}: with --transposed the first column names the "
+                "classifiers and each further column is one instance; found "
+                f"{df.shape[1]} column(s)"
+            )
+        df = _drop_trailing_blank_lines(df, path)
+        names = [str(v) for v in df.iloc[:, 0]]
+        ids = np.asarray(df.columns[1:], dtype=object)
+        body = df.iloc[:, 1:]
+        R = _numeric(body, path, "predictions file")
+    else:
+        df = _drop_trailing_blank_lines(df, path)
+        for flag, col in (("--id-column", id_column), ("--label-column", label_column)):
+            if col is not None and col not in df.columns:
+                raise UserError(
+                    f"{flag} {col!r} is not a column of {path}; its columns are {list(df.columns)}"
+                )
+        if id_column is not None:
+            ids = df[id_column].to_numpy(dtype=object)
+        if label_column is not None:
+            labels = _parse_labels(df[label_column], path, label_column)
+        body = df.drop(columns=[c for c in (id_column, label_column) if c is not None])
+        names = list(body.columns)
+        R = _numeric(body, path, "predictions file").T
+    if R.size == 0 or R.shape[0] == 0:
+        raise UserError(f"predictions file {path} holds no classifier columns")
+    if R.shape[1] == 0:
+        raise UserError(f"predictions file {path} holds no instances")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UserError(f"predictions file {path}: classifier names repeat: {dup}")
+    unnamed = [n for n in names if n.startswith("Unnamed:") or n in ("", "nan")]
+    if unnamed:
+        raise UserError(
+            f"predictions file {path}: every classifier needs a name in the header "
+            f"(found {unnamed}); without a header the first row would be read as names"
+        )
+    finite = R[~np.isnan(R)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        u, i = np.argwhere((R < 0) | (R > 1))[0]
+        raise UserError(
+            f"predictions file {path}: classifier {names[u]!r}, instance {i + 1} holds "
+            f"{R[u, i]:g}; predictions must be probabilities in [0, 1] (blank = missing)"
+        )
+    return R, names, ids, labels
+
+
+def _parse_labels(series, path: Path, col) -> np.ndarray:
+    import pandas as pd
+
+    num = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    text = series.astype(str).str.strip()
+    bad = (np.isnan(num) & series.notna().to_numpy() & (text != "").to_numpy()) | (
+        ~np.isnan(num) & (num != 0) & (num != 1)
+    )
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise UserError(
+            f"labels {path}: column {str(col)!r}, row {i + 1} holds {series.iloc[i]!r}; "
+            "labels must be 0, 1 or blank (unlabeled)"
+        )
+    return num
+
+
+def read_labels(path, n_instances: int, label_column=None) -> np.ndarray:
+    """Labels of shape (n_instances,): 0, 1 or NaN (blank = unlabeled).
+
+    The file holds one value per instance, in one column (header optional) or in the
+    column ``label_column`` of a wider table.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    kind = _check_format(path, "labels file")
+    if kind == "parquet":
+        df = read_frame(path, "labels file")
+    else:
+        if not path.exists():
+            raise UserError(f"labels file {path} does not exist")
+        try:
+            df = pd.read_csv(
+                path, sep=CSV_EXT[_suffix(path)], header=None, skip_blank_lines=False, dtype=str
+            )
+        except pd.errors.EmptyDataError:
+            raise UserError(f"labels file {path} is empty") from None
+        except Exception as exc:  # noqa: BLE001
+            raise UserError(f"labels file {path} cannot be read: {exc}") from None
+        # A header is a first row that is not a label value.
+        first = [str(v).strip() for v in df.iloc[0]] if len(df) else []
+        if first and any(v not in ("0", "1", "0.0", "1.0", "nan", "") for v in first):
+            df.columns = [str(v) for v in df.iloc[0]]
+            df = df.iloc[1:].reset_index(drop=True)
+    df.columns = [str(c) for c in df.columns]
+    if label_column is not None:
+        if label_column not in df.columns:
+            raise UserError(
+                f"--label-column {label_column!r} is not a column of {path}; its columns "
+                f"are {list(df.columns)}"
+            )
+        series = df[label_column]
+    elif df.shape[1] == 1:
+        series = df.iloc[:, 0]
+    else:
+        raise UserError(
+            f"labels file {path} has {df.shape[1]} columns {list(df.columns)}; name the "
+            "label column with --label-column"
+        )
+    labels = _parse_labels(series.reset_index(drop=True), path, series.name)
+    if labels.size > n_instances and np.isnan(labels[n_instances:]).all():
+        labels = labels[:n_instances]  # trailing blank lines
+    if labels.size != n_instances:
+        raise UserError(
+            f"labels file {path} has {labels.size} rows but the predictions have "
+            f"{n_instances} instances: give one label (or a blank) per instance"
+        )
+    return labels
+
+
+def write_predictions(path, p: np.ndarray, ids=None, id_name: str = "id") -> None:
+    import pandas as pd
+
+    path = Path(path)
+    kind = _check_format(path, "output file")
+    cols = {}
+    if ids is not None:
+        cols[id_name] = ids
+    cols["probability"] = p
+    df = pd.DataFrame(cols)
+    if path.parent and not path.parent.exists():
+        raise UserError(f"output folder {path.parent} does not exist")
+    if kind == "parquet":
+        _need_pyarrow()
+        if ids is not None:
+            df[id_name] = df[id_name].astype(str)
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, sep=CSV_EXT[_suffix(path)], index=False, float_format="%.10g")
+
+
+# ---------------------------------------------------------------------------- commands
+def _progress_bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    # disable=None: bars only on a terminal, so logs and pipes stay clean.
+    return tqdm(total=total, desc=desc, unit="it", leave=False, disable=None if enabled else True)
+
+
+def _make_trainer(args, m: int):
+    latent_dim = args.latent_dim if args.latent_dim is not None else max(1, m // 3)
+    common = dict(
+        latent_dim=latent_dim,
+        rho=args.rho,
+        lambda_reg=args.lambda_reg,
+        confidence=args.confidence,
+        random_state=args.seed,
+    )
+    if args.solver == "pytorch":
+        try:
+            from cfensemble.optimization import CFEnsemblePyTorchTrainer
+        except ImportError as exc:
+            raise UserError(f"--solver pytorch: {exc}") from None
+        return CFEnsemblePyTorchTrainer(
+            m, max_epochs=args.max_iter if args.max_iter else 200, device="cpu", **common
+        )
+    from cfensemble.optimization import CFEnsembleTrainer
+
+    return CFEnsembleTrainer(
+        m, solver=args.solver, max_iter=args.max_iter if args.max_iter else 100, **common
+    )
+
+
+def cmd_fit(args) -> int:
+    from cfensemble.data import EnsembleData
+
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise UserError(f"--out {out} is a directory, expected a model file name")
+    if out.parent and not out.parent.exists():
+        raise UserError(f"output folder {out.parent} does not exist")
+    if args.labels is None and args.label_column is None:
+        raise UserError("give the labels: --labels FILE, or --label-column NAME of --predictions")
+    in_file_labels = args.labels is None
+    R, names, _, labels = read_predictions(
+        args.predictions,
+        transposed=args.transposed,
+        id_column=args.id_column,
+        label_column=args.label_column if in_file_labels else None,
+    )
+    if not in_file_labels:
+        labels = read_labels(args.labels, R.shape[1], args.label_column)
+    n_lab = int((~np.isnan(labels)).sum())
+    n_pos = int(np.nansum(labels))
+    if n_lab == 0 or n_pos == 0 or n_pos == n_lab:
+        raise UserError(
+            f"the labels hold {n_lab} labeled instance(s), {n_pos} positive: fitting needs "
+            "labeled instances of both classes (0 and 1)"
+        )
+    m, n = R.shape
+    trainer = _make_trainer(args, m)
+    data = EnsembleData(R, labels)
+    limit = trainer.max_epochs if args.solver == "pytorch" else trainer.max_iter
+    t0 = time.perf_counter()
+    with _progress_bar(limit, f"fit {args.solver}", not args.no_progress) as bar:
+        trainer.callback = lambda it, loss: (bar.update(1), bar.set_postfix(L_CF=f"{loss:.4g}"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(data)
+    trainer.callback = None  # a function cannot go into the model file
+    dt = time.perf_counter() - t0
+    for w in caught:
+        if "did not converge" in str(w.message) or "full rank" in str(w.message):
+            print(f"cfensemble: warning: {w.message}", file=sys.stderr)
+    trainer.save(out, classifier_names=names)
+    print(
+        f"fitted {args.solver} (latent_dim={trainer.latent_dim}) on {m} classifiers x {n} "
+        f"instances ({n_lab} labeled, {n_pos} positive; {data.missing_rate:.1%} cells "
+        f"missing) in {dt:.2f} s, {trainer.n_iter_} iterations, L_CF="
+        f"{trainer.history_['combined'][-1]:.5g}"
+    )
+    print(f"model saved to {out}")
+    return 0
+
+
+def _match_columns(model_names, m: int, names, R, path):
+    """R's rows reordered to the model's classifier order, or a UserError saying what differs."""
+    if model_names is None:  # a model saved from Python without names: order is trusted
+        if len(names) != m:
+            raise UserError(f"the model expects {m} classifier columns, {path} has {len(names)}")
+        return R
+    if list(names) == list(model_names):
+        return R
+    missing = [c for c in model_names if c not in names]
+    extra = [c for c in names if c not in model_names]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing from {path}: {missing}")
+        if extra:
+            parts.append(f"not in the model: {extra}")
+        raise UserError(
+            "the classifier columns differ from those the model was fitted on ("
+            + "; ".join(parts)
+            + f"); the model expects {list(model_names)}"
+        )
+    order = [names.index(c) for c in model_names]
+    logger.info("columns of %s reordered to the model's order", path)
+    return R[order]
+
+
+def cmd_predict(args) -> int:
+    from cfensemble.persistence import load
+
+    model_path = Path(args.model)
+    if not model_path.exists():
+        raise UserError(f"model file {model_path} does not exist")
+    _check_format(Path(args.out), "output file")
+    trainer = load(model_path)
+    R, names, ids, _ = read_predictions(
+        args.predictions, transposed=args.transposed, id_column=args.id_column
+    )
+    R = _match_columns(trainer.classifier_names_, trainer.n_classifiers, names, R, args.predictions)
+    t0 = time.perf_counter()
+    p = trainer.predict(R)
+    write_predictions(
+        args.out,
+        p,
+        ids,
+        id_name=args.id_column or "instance",
+    )
+    print(
+        f"predicted {p.size} instances with {type(trainer).__name__} "
+        f"({getattr(trainer, 'solver', 'pytorch')}) in {time.perf_counter() - t0:.2f} s; "
+        f"written to {args.out}"
+    )
+    return 0
+
+
+def _run_and_report(cfg: dict, out_dir: Path, progress: bool) -> int:
+    from cfensemble.benchmark import run_benchmark, text_table, write_report
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} exists and is not a directory")
+    t0 = time.perf_counter()
+    result = run_benchmark(cfg, progress=progress)
+    report = write_report(result, out_dir)
+    print()
+    print("PR-AUC on test instances (* = best in row):")
+    print(text_table(result, "pr_auc"))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"\nreport: {report} (+ CSV and PNG files in {out_dir}/)")
+    print(f"wall time: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import copy
+
+    from cfensemble.benchmark import DEMO_CONFIG, validate_config
+
+    cfg = copy.deepcopy(DEMO_CONFIG)
+    if args.n_instances is not None:
+        cfg["synthetic"]["n_instances"] = [args.n_instances]
+    if args.no_real:
+        cfg["real"] = []
+    if args.no_timing:
+        cfg["timing"] = None
+    if args.methods:
+        cfg["methods"] = args.methods
+    if args.threads is not None:
+        cfg["threads"] = args.threads or None
+    cfg = validate_config(cfg)
+    return _run_and_report(cfg, Path(args.out), not args.no_progress)
+
+
+def cmd_benchmark(args) -> int:
+    from cfensemble.benchmark import load_config
+
+    cfg = load_config(args.config)
+    out = Path(args.out) if args.out else Path(f"cfensemble-{cfg.get('name', 'benchmark')}")
+    return _run_and_report(cfg, out, not args.no_progress)
+
+
+# ---------------------------------------------------------------------------- parser
+def _add_io_layout(p) -> None:
+    p.add_argument(
+        "--transposed",
+        action="store_true",
+        help="classifiers as rows (name in the first column), instances as columns",
+    )
+    p.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="a column of instance ids (not a classifier); copied to predict's output",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cfensemble import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="cfensemble",
+        description="CF-Ensemble: combine base-classifier probabilities by collaborative "
+        "filtering.",
+    )
+    parser.add_argument("--version", action="version", version=f"cfensemble {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    common.add_argument("--no-progress", action="store_true", help="no progress bars")
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="synthetic (10%%, 5%%, 1%% positives) and real data, every method, a report",
+        description="Run every method (ALS, varpro, PyTorch, mean, stacking, best single) on "
+        "synthetic data at 10%%, 5%% and 1%% positives and on breast_cancer, with complete R "
+        "and with 30%% of the cells missing; print a PR-AUC table and write a report.",
+    )
+    demo.add_argument("--out", default="cfensemble-report", help="report folder")
+    demo.add_argument("--n-instances", type=int, help="synthetic size (default 2000)")
+    demo.add_argument("--methods", nargs="+", metavar="METHOD", help="subset of methods")
+    demo.add_argument("--no-real", action="store_true", help="skip the real data set")
+    demo.add_argument("--no-timing", action="store_true", help="skip the fit-time sweep")
+    demo.add_argument(
+        "--threads", type=int, help="BLAS/torch threads (default 1; 0 = library default)"
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser(
+        "benchmark",
+        parents=[common],
+        help="the runs of a JSON config (levels, seeds, sizes, solvers), a report",
+    )
+    bench.add_argument("--config", required=True, help="JSON file (see benchmarks/config.json)")
+    bench.add_argument("--out", help="report folder (default cfensemble-<config name>)")
+    bench.set_defaults(func=cmd_benchmark)
+
+    fit = sub.add_parser(
+        "fit",
+        parents=[common],
+        help="fit CF-Ensemble on a prediction matrix file and save the model",
+    )
+    fit.add_argument("--predictions", required=True, help="R as .csv/.tsv/.parquet")
+    fit.add_argument("--labels", help="labels file: 0, 1 or blank (unlabeled) per instance")
+    fit.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="the label column (of --labels, or of --predictions when --labels is absent)",
+    )
+    fit.add_argument("--out", required=True, help="model file to write (e.g. model.cfe)")
+    fit.add_argument("--solver", choices=SOLVERS, default="varpro")
+    fit.add_argument("--latent-dim", type=int, help="rank d (default: n_classifiers // 3)")
+    fit.add_argument("--rho", type=float, default=0.5, help="reconstruction weight in [0, 1]")
+    fit.add_argument("--lambda", dest="lambda_reg", type=float, default=0.01, help="L2 on X, Y")
+    fit.add_argument(
+        "--max-iter", type=int, help="iterations (default 100; epochs for pytorch, 200)"
+    )
+    fit.add_argument("--confidence", choices=CONFIDENCES, default="certainty")
+    fit.add_argument("--seed", type=int, default=0, help="random seed")
+    _add_io_layout(fit)
+    fit.set_defaults(func=cmd_fit)
+
+    pred = sub.add_parser(
+        "predict", parents=[common], help="probabilities for new instances from a saved model"
+    )
+    pred.add_argument("--model", required=True, help="model file written by 'cfensemble fit'")
+    pred.add_argument("--predictions", required=True, help="R_new with the same classifiers")
+    pred.add_argument("--out", required=True, help="output .csv/.tsv/.parquet")
+    _add_io_layout(pred)
+    pred.set_defaults(func=cmd_predict)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    if verbose and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``cfensemble`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("cfensemble: interrupted", file=sys.stderr)
+        return 130
+    except (UserError, ValueError, TypeError, FileNotFoundError, ImportError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"cfensemble {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,572 @@
+"""The cfensemble command: fit -> predict round trips, layouts, blanks, user errors, demo."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cfensemble.cli import main
+from cfensemble.persistence import load
+from cfensemble.synthetic import make_ensemble
+
+HAS_PYARROW = importlib.util.find_spec("pyarrow") is not None
+M, N = 6, 300
+NAMES = [f"model_{u}" for u in range(M)]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """R (with blank cells), labels (with blanks), a new R with columns reordered."""
+    d = tmp_path_factory.mktemp("cli")
+    ens = make_ensemble(n_classifiers=M, n_instances=N, missing_rate=0.2, random_state=0)
+    df = pd.DataFrame(ens.R.T, columns=NAMES)
+    df.insert(0, "sample", [f"s{i}" for i in range(N)])
+    df.to_csv(d / "R.csv", index=False)
+    # Labels with blanks for unlabeled rows: one value per line, a header.
+    lines = ["label"] + ["" if np.isnan(v) else str(int(v)) for v in ens.labels]
+    (d / "y.csv").write_text("\n".join(lines) + "\n")
+    new = df.iloc[:40]
+    new[["sample"] + NAMES[::-1]].to_csv(d / "R_new.csv", index=False)
+    if HAS_PYARROW:
+        df.to_parquet(d / "R.parquet", index=False)
+        new.to_parquet(d / "R_new.parquet", index=False)
+    return d, ens
+
+
+def run(*argv, capsys=None):
+    code = main([str(a) for a in argv] + ["--no-progress"])
+    return code
+
+
+def test_fit_predict_round_trip_csv(files, tmp_path, capsys):
+    d, ens = files
+    model = tmp_path / "model.cfe"
+    code = run(
+        "fit",
+        "--predictions",
+        d / "R.csv",
+        "--labels",
+        d / "y.csv",
+        "--id-column",
+        "sample",
+        "--solver",
+        "varpro",
+        "--latent-dim",
+        "2",
+        "--max-iter",
+        "30",
+        "--out",
+        model,
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "model saved to" in out.out
+    assert f"{M} classifiers x {N} instances ({ens.labeled_idx.size} labeled" in out.out
+    tr = load(model)
+    assert tr.classifier_names_ == NAMES and tr.latent_dim == 2 and tr.solver == "varpro"
+
+    code = run(
+        "predict",
+        "--model",
+        model,
+        "--predictions",
+        d / "R_new.csv",
+        "--id-column",
+        "sample",
+        "--out",
+        tmp_path / "p.csv",
+    )
+    assert code == 0, capsys.readouterr().err
+    p = pd.read_csv(tmp_path / "p.csv")
+    assert list(p.columns) == ["sample", "probability"]
+    assert p["sample"].tolist() == [f"s{i}" for i in range(40)]
+    # Reordered columns are matched by name: same as predicting the original order.
+    expected = tr.predict(ens.R[:, :40])
+    np.testing.assert_allclose(p["probability"].to_numpy(), expected, rtol=1e-9)
+
+
+@pytest.mark.skipif(not HAS_PYARROW, reason="pyarrow not installed")
+def test_fit_predict_round_trip_parquet(files, tmp_path, capsys):
+    d, ens = files
+    model = tmp_path / "m.cfe"
+    assert (
+        run(
+            "fit",
+            "--predictions",
+            d / "R.parquet",
+            "--labels",
+            d / "y.csv",
+            "--id-column",
+            "sample",
+            "--solver",
+            "als",
+            "--latent-dim",
+            "2",
+            "--max-iter",
+            "10",
+            "--out",
+            model,
+        )
+        == 0
+    ), capsys.readouterr().err
+    assert (
+        run(
+            "predict",
+            "--model",
+            model,
+            "--predictions",
+            d / "R_new.parquet",
+            "--id-column",
+            "sample",
+            "--out",
+            tmp_path / "p.parquet",
+        )
+        == 0
+    ), capsys.readouterr().err
+    p = pd.read_parquet(tmp_path / "p.parquet")
+    np.testing.assert_allclose(p["probability"].to_numpy(), load(model).predict(ens.R[:, :40]))
+
+
+def test_transposed_layout_and_labels_in_predictions(files, tmp_path, capsys):
+    d, ens = files
+    # Classifiers as rows, their name first; instances as columns.
+    t = pd.DataFrame(ens.R, index=NAMES, columns=[f"s{i}" for i in range(N)])
+    t.to_csv(tmp_path / "Rt.csv", index_label="classifier")
+    model = tmp_path / "m.cfe"
+    assert (
+        run(
+            "fit",
+            "--predictions",
+            tmp_path / "Rt.csv",
+            "--transposed",
+            "--labels",
+            d / "y.csv",
+            "--latent-dim",
+            "2",
+            "--max-iter",
+            "10",
+            "--out",
+            model,
+        )
+        == 0
+    ), capsys.readouterr().err
+    assert (
+        run(
+            "predict",
+            "--model",
+            model,
+            "--predictions",
+            tmp_path / "Rt.csv",
+            "--transposed",
+            "--out",
+            tmp_path / "p.csv",
+        )
+        == 0
+    ), capsys.readouterr().err
+    p = pd.read_csv(tmp_path / "p.csv")
+    assert list(p.columns) == ["instance", "probability"] and len(p) == N
+
+    # The same data in one table, labels as a column (blank = unlabeled).
+    df = pd.DataFrame(ens.R.T, columns=NAMES)
+    df["y"] = ens.labels
+    df.to_csv(tmp_path / "Ry.csv", index=False)
+    model2 = tmp_path / "m2.cfe"
+    assert (
+        run(
+            "fit",
+            "--predictions",
+            tmp_path / "Ry.csv",
+            "--label-column",
+            "y",
+            "--latent-dim",
+            "2",
+            "--max-iter",
+            "10",
+            "--out",
+            model2,
+        )
+        == 0
+    ), capsys.readouterr().err
+    np.testing.assert_array_equal(load(model2).predict(), load(model).predict())
+
+
+def test_blank_cells_are_missing_predictions(files, tmp_path, capsys):
+    d, ens = files
+    model = tmp_path / "m.cfe"
+    assert (
+        run(
+            "fit",
+            "--predictions",
+            d / "R.csv",
+            "--labels",
+            d / "y.csv",
+            "--id-column",
+            "sample",
+            "--latent-dim",
+            "2",
+            "--max-iter",
+            "5",
+            "--out",
+            model,
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert f"{np.isnan(ens.R).mean():.1%} cells missing" in out
+    tr = load(model)
+    np.testing.assert_array_equal(np.isnan(tr._fit_R), np.isnan(ens.R))
+    np.testing.assert_array_equal(np.isnan(tr._fit_labels), np.isnan(ens.labels))
+    # A row of the new file with every cell blank still gets a probability.
+    (tmp_path / "blank.csv").write_text(",".join(NAMES) + "\n0.1,0.2,,0.4,0.5,0.6\n,,,,,\n")
+    assert (
+        run(
+            "predict",
+            "--model",
+            model,
+            "--predictions",
+            tmp_path / "blank.csv",
+            "--out",
+            tmp_path / "p.csv",
+        )
+        == 0
+    ), capsys.readouterr().err
+    p = pd.read_csv(tmp_path / "p.csv")["probability"].to_numpy()
+    assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
+
+
+def _err(code, capsys):
+    out = capsys.readouterr()
+    assert code == 1
+    assert "Traceback" not in out.err
+    return out.err
+
+
+def test_mismatched_columns(files, tmp_path, capsys):
+    d, _ = files
+    model = tmp_path / "m.cfe"
+    assert (
+        run(
+            "fit",
+            "--predictions",
+            d / "R.csv",
+            "--labels",
+            d / "y.csv",
+            "--id-column",
+            "sample",
+            "--latent-dim",
+            "2",
+            "--max-iter",
+            "5",
+            "--out",
+            model,
+        )
+        == 0
+    )
+    capsys.readouterr()
+    bad = pd.read_csv(d / "R_new.csv").drop(columns=["model_3"])
+    bad = bad.rename(columns={"model_1": "m1"})
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    err = _err(
+        run(
+            "predict",
+            "--model",
+            model,
+            "--predictions",
+            tmp_path / "bad.csv",
+            "--id-column",
+            "sample",
+            "--out",
+            tmp_path / "p.csv",
+        ),
+        capsys,
+    )
+    assert "missing from" in err and "['model_1', 'model_3']" in err
+    assert "not in the model: ['m1']" in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "content, extra, match",
+    [
+        ("a,b\n0.1,0.2\nx,0.3\n", [], "column 'a', row 2 holds 'x'"),
+        ("a,b\n0.1,1.7\n0.2,0.3\n", [], "instance 1 holds 1.7; predictions must be"),
+        ("a,a\n0.1,0.2\n", [], "every classifier needs a name|repeat"),
+        ("", [], "is empty"),
+        ("id,a,b\ns1,0.1,0.2\n", [], "--id-column"),
+    ],
+)
+def test_bad_prediction_files(content, extra, match, files, tmp_path, capsys):
+    d, _ = files
+    (tmp_path / "R.csv").write_text(content)
+    err = _err(
+        run(
+            "fit",
+            "--predictions",
+            tmp_path / "R.csv",
+            "--labels",
+            d / "y.csv",
+            "--out",
+            tmp_path / "m.cfe",
+            *extra,
+        ),
+        capsys,
+    )
+    assert __import__("re").search(match, err), err
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        ("label\n0\n2\n", "row 2 holds '2'; labels must be 0, 1 or blank"),
+        ("label\n0\n1\n", "has 2 rows but the predictions have 4 instances"),
+        ("label\n0\n\n\n\n", "both classes"),
+        ("a,b\n0,1\n1,0\n0,1\n1,0\n", "--label-column"),
+    ],
+)
+def test_bad_label_files(labels, match, tmp_path, capsys):
+    (tmp_path / "R.csv").write_text("a,b,c\n0.1,0.2,0.3\n0.9,0.8,0.7\n0.2,,0.1\n0.7,0.9,\n")
+    (tmp_path / "y.csv").write_text(labels)
+    err = _err(
+        run(
+            "fit",
+            "--predictions",
+            tmp_path / "R.csv",
+            "--labels",
+            tmp_path / "y.csv",
+            "--out",
+            tmp_path / "m.cfe",
+        ),
+        capsys,
+    )
+    assert match in err, err
+
+
+def test_headerless_labels_and_trailing_blank_lines(tmp_path, capsys):
+    (tmp_path / "R.csv").write_text("a,b,c\n0.1,0.2,0.3\n0.9,0.8,0.7\n0.2,,0.1\n0.7,0.9,\n\n")
+    (tmp_path / "y.csv").write_text("0\n1\n\n1\n\n\n")
+    assert (
+        run(
+            "fit",
+            "--predictions",
+            tmp_path / "R.csv",
+            "--labels",
+            tmp_path / "y.csv",
+            "--solver",
+            "als",
+            "--max-iter",
+            "3",
+            "--latent-dim",
+            "1",
+            "--out",
+            tmp_path / "m.cfe",
+        )
+        == 0
+    ), capsys.readouterr().err
+    tr = load(tmp_path / "m.cfe")
+    np.testing.assert_array_equal(tr._fit_labels, [0, 1, np.nan, 1])
+    assert tr._fit_R.shape == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (
+            [
+                "predict",
+                "--model",
+                "{d}/nope.cfe",
+                "--predictions",
+                "{d}/R.csv",
+                "--out",
+                "{t}/p.csv",
+            ],
+            "model file .* does not exist",
+        ),
+        (
+            ["predict", "--model", "{d}/y.csv", "--predictions", "{d}/R.csv", "--out", "{t}/p.csv"],
+            "not a usable cfensemble model file",
+        ),
+        (
+            ["fit", "--predictions", "{d}/nope.csv", "--labels", "{d}/y.csv", "--out", "{t}/m.cfe"],
+            "predictions file .* does not exist",
+        ),
+        (
+            ["fit", "--predictions", "{d}/R.xlsx", "--labels", "{d}/y.csv", "--out", "{t}/m.cfe"],
+            "unsupported extension '.xlsx'",
+        ),
+        (["fit", "--predictions", "{d}/R.csv", "--out", "{t}/m.cfe"], "give the labels"),
+        (
+            [
+                "fit",
+                "--predictions",
+                "{d}/R.csv",
+                "--labels",
+                "{d}/y.csv",
+                "--id-column",
+                "nope",
+                "--out",
+                "{t}/m.cfe",
+            ],
+            "--id-column 'nope' is not a column",
+        ),
+        (
+            [
+                "fit",
+                "--predictions",
+                "{d}/R.csv",
+                "--labels",
+                "{d}/y.csv",
+                "--id-column",
+                "sample",
+                "--rho",
+                "2",
+                "--out",
+                "{t}/m.cfe",
+            ],
+            "rho must be <= 1.0, got 2.0",
+        ),
+        (
+            [
+                "fit",
+                "--predictions",
+                "{d}/R.csv",
+                "--labels",
+                "{d}/y.csv",
+                "--id-column",
+                "sample",
+                "--out",
+                "{t}/nodir/m.cfe",
+            ],
+            "output folder .* does not exist",
+        ),
+    ],
+)
+def test_user_errors(argv, match, files, tmp_path, capsys):
+    d, _ = files
+    argv = [a.format(d=d, t=tmp_path) for a in argv]
+    err = _err(run(*argv), capsys)
+    assert __import__("re").search(match, err), err
+
+
+def test_truncated_model_file(files, tmp_path, capsys):
+    d, _ = files
+    model = tmp_path / "m.cfe"
+    run(
+        "fit",
+        "--predictions",
+        d / "R.csv",
+        "--labels",
+        d / "y.csv",
+        "--id-column",
+        "sample",
+        "--latent-dim",
+        "2",
+        "--max-iter",
+        "3",
+        "--out",
+        model,
+    )
+    raw = model.read_bytes()
+    model.write_bytes(raw[: len(raw) // 2])
+    capsys.readouterr()
+    err = _err(
+        run(
+            "predict",
+            "--model",
+            model,
+            "--predictions",
+            d / "R_new.csv",
+            "--id-column",
+            "sample",
+            "--out",
+            tmp_path / "p.csv",
+        ),
+        capsys,
+    )
+    assert "truncated or corrupt" in err
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--solver", "nope"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_demo_tiny(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--n-instances",
+            "300",
+            "--no-real",
+            "--no-timing",
+            "--methods",
+            "varpro",
+            "mean",
+            "stacking",
+            "--no-progress",
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "PR-AUC on test instances" in text
+    assert "synthetic 1% pos, n=300, 30% missing" in text
+    for name in ("report.md", "results.csv", "pr_curves.png", "loss_curves.png"):
+        assert (out / name).exists(), name
+    rows = pd.read_csv(out / "results.csv")
+    assert len(rows) == 6 * 3 and set(rows["method"]) == {"varpro", "mean", "stacking"}
+
+
+def test_benchmark_config_through_subprocess(tmp_path):
+    cfg = {
+        "name": "tiny",
+        "seeds": [0, 1],
+        "synthetic": {"n_classifiers": 6, "n_instances": [200], "positive_rates": [0.2]},
+        "real": None,
+        "missing_rates": [0.0],
+        "methods": ["als", "mean"],
+        "als": {"max_iter": 5},
+        "timing": {"n_instances": [100, 200], "methods": ["als"]},
+    }
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    res = subprocess.run(
+        [sys.executable, "-m", "cfensemble.cli", "benchmark", "--config", "c.json", "--out", "rep"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "± " in res.stdout  # two seeds: mean ± std
+    rows = pd.read_csv(tmp_path / "rep" / "results.csv")
+    assert sorted(rows["seed"].unique()) == [0, 1]
+    assert len(pd.read_csv(tmp_path / "rep" / "timing.csv")) == 2
+
+    (tmp_path / "bad.json").write_text('{"seeds": [0], "methodz": []}')
+    res = subprocess.run(
+        [sys.executable, "-m", "cfensemble.cli", "benchmark", "--config", "bad.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == 1
+    assert "unknown key(s) ['methodz']" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_console_script_is_declared():
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert 'cfensemble = "cfensemble.cli:main"' in text
