@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pytorch_vs_als.py
 	$(BIN)/python benchmarks/varpro_speed.py
 	$(BIN)/python benchmarks/real_data.py
+	$(BIN)/cfensemble benchmark --config benchmarks/config.json --out benchmarks/results/benchmark
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
