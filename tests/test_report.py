@@ -214,3 +214,22 @@ def test_thread_limit_restores():
     assert [p["num_threads"] for p in threadpool_info()] == before
     with thread_limit(None):
         pass
+
+
+def test_pytorch_skipped_with_a_note_without_torch(monkeypatch):
+    import cfensemble.benchmark.runner as runner
+
+    monkeypatch.setattr(runner, "has_torch", lambda: False)
+    cfg = validate_config(
+        {
+            "synthetic": {"n_classifiers": 4, "n_instances": [100], "positive_rates": [0.2]},
+            "real": None,
+            "missing_rates": [0.0],
+            "methods": ["pytorch", "mean"],
+            "timing": {"n_instances": [100], "methods": ["pytorch"]},
+        }
+    )
+    res = run_benchmark(cfg, progress=False)
+    assert [r.method for r in res.runs] == ["mean"]
+    assert res.timing == []
+    assert any("PyTorch is not installed" in n and "cfensemble[torch]" in n for n in res.notes)
