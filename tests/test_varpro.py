@@ -17,7 +17,16 @@ from cfensemble.optimization._varpro import (
 from cfensemble.synthetic import make_ensemble
 
 
-def _problem(missing_rate, *, rho=0.4, focal_gamma=0.0, l2=0.0, seed=0, C=None):
+def _problem(
+    missing_rate,
+    *,
+    rho=0.4,
+    focal_gamma=0.0,
+    l2=0.0,
+    seed=0,
+    C=None,
+    aggregator_input="reconstruction",
+):
     s = make_ensemble(
         n_classifiers=6, n_instances=120, missing_rate=missing_rate, random_state=seed
     )
@@ -97,9 +106,10 @@ def test_objective_never_rises(small_ensemble, missing_ensemble, missing):
     assert tr.combined_loss(data) == pytest.approx(h[-1], rel=1e-10)
 
 
-def test_transductive_equals_inductive(missing_ensemble):
+@pytest.mark.parametrize("agg_input", ["reconstruction", "filled", "both"])
+def test_transductive_equals_inductive(missing_ensemble, agg_input):
     s = missing_ensemble
-    tr = _fit(s.data)
+    tr = _fit(s.data, aggregator_input=agg_input)
     p = tr.predict()
     # every column, labeled ones included: Y*(X) is the same computation for all
     np.testing.assert_allclose(tr.predict(s.R), p, rtol=0, atol=1e-10)

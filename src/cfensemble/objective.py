@@ -117,6 +117,48 @@ def aggregator_logits(R_hat: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
     return w @ R_hat + b
 
 
+AGGREGATOR_INPUTS = ("reconstruction", "filled", "both")
+
+
+def aggregator_features(R_hat: np.ndarray, R: np.ndarray, kind: str = "reconstruction"):
+    """What the aggregator sees for each instance.
+
+    'reconstruction': R_hat (m, k), the seed's choice.
+    'filled': the observed predictions, missing cells filled from R_hat (m, k); on complete
+    R this is R itself, so the aggregator nests stacking.
+    'both': the filled matrix stacked over R_hat (2m, k).
+
+    R_hat : ndarray of shape (m, k);  R : ndarray of shape (m, k), NaN where missing.
+    """
+    if kind == "reconstruction":
+        return R_hat
+    filled = np.where(np.isnan(R), R_hat, R)
+    if kind == "filled":
+        return filled
+    if kind == "both":
+        return np.vstack([filled, R_hat])
+    raise ValueError(f"aggregator_input must be one of {list(AGGREGATOR_INPUTS)}, got {kind!r}")
+
+
+def aggregator_input_jacobian(w: np.ndarray, R: np.ndarray, kind: str) -> np.ndarray:
+    """u_i = dz_i / dR_hat[:, i] for z_i = w . features_i + b; returns (m, k).
+
+    R : ndarray of shape (m, k), NaN where missing (only missing cells come from R_hat
+    under 'filled').
+    """
+    m = R.shape[0]
+    if kind == "reconstruction":
+        return np.broadcast_to(w[:, None], R.shape)
+    missing = np.isnan(R)
+    if kind == "filled":
+        return w[:, None] * missing
+    return w[:m, None] * missing + w[m:, None]
+
+
+def n_aggregator_features(m: int, kind: str) -> int:
+    return 2 * m if kind == "both" else m
+
+
 def mean_logits(R_hat: np.ndarray) -> np.ndarray:
     """Logits of the mean aggregator: logit(clip(mean_u R_hat[u, i])); (m, k) -> (k,)."""
     p = np.clip(R_hat.mean(axis=0), 1e-6, 1.0 - 1e-6)
@@ -137,6 +179,7 @@ def cf_objective(
     use_class_weights: bool = True,
     focal_gamma: float = 0.0,
     aggregator_l2: float = 0.0,
+    aggregator_input: str = "reconstruction",
 ) -> ObjectiveValue:
     """L_CF at the given parameters.
 
@@ -147,16 +190,18 @@ def cf_objective(
     labels : ndarray of shape (n,), 0/1/NaN
     X : ndarray of shape (d, m)
     Y : ndarray of shape (d, n)
-    w : ndarray of shape (m,) or None
+    w : ndarray of shape (m,) (2m under aggregator_input='both') or None
         Aggregator weights; None means the mean aggregator (b is then ignored).
     b : float
+    aggregator_input : {'reconstruction', 'filled', 'both'}
+        What the aggregator sees (see :func:`aggregator_features`).
     """
     recon = reconstruction_loss(R, C, X, Y, lambda_reg)
     lab = ~np.isnan(labels)
     if lab.any():
         y = labels[lab]
-        R_hat_L = X.T @ Y[:, lab]
-        z = mean_logits(R_hat_L) if w is None else aggregator_logits(R_hat_L, w, b)
+        Z = aggregator_features(X.T @ Y[:, lab], R[:, lab], aggregator_input)
+        z = mean_logits(Z) if w is None else aggregator_logits(Z, w, b)
         sup = supervised_loss(
             z,
             y,

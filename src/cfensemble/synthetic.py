@@ -72,11 +72,13 @@ def make_ensemble(
     *,
     n_subgroups: int = 3,
     n_noise_factors: int = 3,
-    signal: float = 1.6,
+    signal: float = 1.5,
     hardness: float = 1.0,
-    correlated_noise: float = 0.9,
-    independent_noise: float = 1.0,
+    correlated_noise: float = 1.2,
+    independent_noise: float = 0.5,
     miscalibration: float = 1.0,
+    competence_range: tuple[float, float] = (0.2, 1.5),
+    prior_shift: float = -1.0,
     random_state=None,
 ) -> SyntheticEnsemble:
     """Generate base-classifier probabilities with correlated errors.
@@ -130,26 +132,23 @@ def make_ensemble(
     y[rng.choice(n, n_pos, replace=False)] = 1
     group = rng.randint(n_subgroups, size=n)
 
-    # Competence: each classifier is strong on some subgroups, weak (or even misled) on others.
-    competence = rng.uniform(0.0, 1.6, size=(m, n_subgroups))
-    hard = hardness * rng.standard_normal(n)
-    # Hard instances are pushed toward the other class for every classifier alike.
-    shared_hard = -np.abs(hard) * (2 * y - 1)
+    # Every classifier sees the same latent score mu_i: the class signal blurred by instance
+    # hardness (class overlap no combination can undo), scaled by its competence on the
+    # instance's subgroup, plus correlated (shared factors) and independent errors.
+    competence = rng.uniform(competence_range[0], competence_range[1], size=(m, n_subgroups))
+    mu = signal * (2 * y - 1) + hardness * rng.standard_normal(n)
     F = rng.standard_normal((n_noise_factors, n))
     V = (
-        correlated_noise
-        * rng.standard_normal((m, n_noise_factors))
+        np.abs(rng.standard_normal((m, n_noise_factors)))
+        * correlated_noise
         / np.sqrt(max(n_noise_factors, 1))
     )
     logits = (
-        signal * competence[:, group] * (2 * y - 1)[None, :]
-        + shared_hard[None, :]
-        + V @ F
-        + independent_noise * rng.standard_normal((m, n))
+        competence[:, group] * mu[None, :] + V @ F + independent_noise * rng.standard_normal((m, n))
     )
     temp = np.exp(miscalibration * rng.uniform(np.log(0.5), np.log(2.0), size=m))
     offset = miscalibration * rng.uniform(-1.0, 1.0, size=m)
-    R = 1.0 / (1.0 + np.exp(-(temp[:, None] * logits + offset[:, None] - 1.0)))
+    R = 1.0 / (1.0 + np.exp(-(temp[:, None] * logits + offset[:, None] + prior_shift)))
 
     if missing_rate > 0:
         drop = rng.random_sample((m, n)) < missing_rate

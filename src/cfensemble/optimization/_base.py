@@ -24,7 +24,12 @@ from cfensemble._validation import (
 from cfensemble.aggregators import predict_mean, predict_weighted
 from cfensemble.confidence import Confidence
 from cfensemble.data import EnsembleData
-from cfensemble.objective import ObjectiveValue, cf_objective
+from cfensemble.objective import (
+    AGGREGATOR_INPUTS,
+    ObjectiveValue,
+    aggregator_features,
+    cf_objective,
+)
 from cfensemble.optimization._als import DEFAULT_CHUNK, update_instances
 
 logger = logging.getLogger("cfensemble")
@@ -44,6 +49,7 @@ class BaseCFTrainer:
         *,
         confidence="certainty",
         aggregator: str = "weighted",
+        aggregator_input: str = "reconstruction",
         aggregator_l2: float = 1e-3,
         use_class_weights: bool = True,
         focal_gamma: float = 0.0,
@@ -58,6 +64,7 @@ class BaseCFTrainer:
         self.lambda_reg = lambda_reg
         self.confidence = confidence
         self.aggregator = aggregator
+        self.aggregator_input = aggregator_input
         self.aggregator_l2 = aggregator_l2
         self.use_class_weights = use_class_weights
         self.focal_gamma = focal_gamma
@@ -77,6 +84,7 @@ class BaseCFTrainer:
         check_scalar(self.focal_gamma, "focal_gamma", low=0.0)
         check_scalar(self.chunk_size, "chunk_size", kind=numbers.Integral, low=1)
         check_option(self.aggregator, "aggregator", AGGREGATORS)
+        check_option(self.aggregator_input, "aggregator_input", AGGREGATOR_INPUTS)
         Confidence(self.confidence)  # raises on an unknown strategy
         if self.callback is not None and not callable(self.callback):
             raise TypeError(f"callback must be callable(iteration, loss), got {self.callback!r}")
@@ -239,10 +247,12 @@ class BaseCFTrainer:
             self.X_, np.nan_to_num(R), C, self.lambda_reg, chunk_size=self.chunk_size
         )
 
-    def _aggregate(self, R_hat: np.ndarray) -> np.ndarray:
+    def _aggregate(self, R_hat: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """Aggregator output for reconstructions R_hat (m, k) of predictions R (m, k)."""
+        Z = aggregator_features(R_hat, R, self.aggregator_input)
         if self.aggregator == "mean":
-            return predict_mean(R_hat)
-        return predict_weighted(R_hat, self.w_, self.b_)
+            return predict_mean(Z)
+        return predict_weighted(Z, self.w_, self.b_)
 
     def reconstruct(self, R_new=None, C_new=None) -> np.ndarray:
         """R_hat = X^T Y for the fitted columns, or for new columns by fold-in; (m, k)."""
@@ -264,7 +274,11 @@ class BaseCFTrainer:
         -------
         ndarray of shape (n_instances,) or (n_new,)
         """
-        return self._aggregate(self.reconstruct(R_new, C_new))
+        self._check_fitted()
+        if R_new is None:
+            return self._aggregate(self.reconstruct(), self._fit_R)
+        R = check_probability_matrix(R_new, "R_new")
+        return self._aggregate(self.reconstruct(R, C_new), R)
 
     # ------------------------------------------------------------------ objective
     def _factors_for(self, data: EnsembleData) -> np.ndarray:
@@ -303,4 +317,5 @@ class BaseCFTrainer:
             use_class_weights=self.use_class_weights,
             focal_gamma=self.focal_gamma,
             aggregator_l2=self.aggregator_l2,
+            aggregator_input=self.aggregator_input,
         )

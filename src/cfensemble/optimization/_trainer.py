@@ -13,7 +13,13 @@ from cfensemble._validation import check_option, check_scalar
 from cfensemble.aggregators import fit_weighted_logistic
 from cfensemble.confidence import label_aware, label_aware_strength
 from cfensemble.data import EnsembleData
-from cfensemble.objective import ObjectiveValue, cf_objective, class_weights
+from cfensemble.objective import (
+    ObjectiveValue,
+    aggregator_features,
+    cf_objective,
+    class_weights,
+    n_aggregator_features,
+)
 from cfensemble.optimization._als import (
     DEFAULT_CHUNK,
     init_factors,
@@ -25,6 +31,9 @@ from cfensemble.optimization._base import BaseCFTrainer, logger
 from cfensemble.optimization._varpro import VarproProblem, pack, unpack, varpro_value_and_grad
 
 SOLVERS = ("als", "varpro")
+BACKENDS = ("numpy", "dask")
+LINEAR_SOLVERS = ("cholesky", "cg")
+DTYPES = ("float64", "float32")
 
 
 class CFEnsembleTrainer(BaseCFTrainer):
@@ -60,12 +69,29 @@ class CFEnsembleTrainer(BaseCFTrainer):
         Base confidence, used unless ``EnsembleData`` carries a C of the user's.
     aggregator : {'weighted', 'mean'}
         'weighted': class-weighted logistic regression on R_hat (fitted to convergence).
+    aggregator_input : {'reconstruction', 'filled', 'both'}, default='reconstruction'
+        What the aggregator sees: R_hat (the seed's choice), the observed predictions with
+        missing cells filled from R_hat (on complete R: stacking on R), or both stacked.
     aggregator_l2 : float, default=1e-3
         L2 penalty on the aggregator weights (part of L_sup).
     use_class_weights : bool, default=True
     focal_gamma : float >= 0, default=0.0
     chunk_size : int
         Instances per batched solve (memory is O(chunk_size d^2)).
+    backend : {'numpy', 'dask'}, default='numpy'
+        'dask': the instance axis is cut into blocks held on a Dask cluster (see
+        ``cfensemble.distributed``); same results as 'numpy' to float tolerance.
+    dask_client : distributed.Client, str or None
+        backend='dask': a client or scheduler address; None: the active client, else a
+        LocalCluster on 127.0.0.1.
+    dask_block_size : int, optional
+        backend='dask': instances per block (default: n / (2 workers), at least 1024).
+    linear_solver : {'cholesky', 'cg'}, default='cholesky'
+        ALS half-steps: exact batched Cholesky, or ``cg_steps`` warm-started conjugate
+        gradient steps (approximate, cheaper per sweep). varpro always solves exactly.
+    cg_steps : int, default=3
+    dtype : {'float64', 'float32'}, default='float64'
+        ALS factor precision (float32 halves memory traffic; the objective stays float64).
     random_state, verbose, callback
         ``callback(iteration, loss)`` is called after every iteration with L_CF.
 
@@ -95,6 +121,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         n_init_sweeps: int = 5,
         confidence="certainty",
         aggregator: str = "weighted",
+        aggregator_input: str = "reconstruction",
         aggregator_l2: float = 1e-3,
         use_class_weights: bool = True,
         focal_gamma: float = 0.0,
@@ -102,7 +129,19 @@ class CFEnsembleTrainer(BaseCFTrainer):
         random_state=None,
         verbose: bool = False,
         callback=None,
+        backend: str = "numpy",
+        dask_client=None,
+        dask_block_size: int | None = None,
+        linear_solver: str = "cholesky",
+        cg_steps: int = 3,
+        dtype: str = "float64",
     ):
+        self.backend = backend
+        self.dask_client = dask_client
+        self.dask_block_size = dask_block_size
+        self.linear_solver = linear_solver
+        self.cg_steps = cg_steps
+        self.dtype = dtype
         self.max_iter = max_iter
         self.tol = tol
         self.use_label_aware_confidence = use_label_aware_confidence
@@ -117,6 +156,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
             lambda_reg,
             confidence=confidence,
             aggregator=aggregator,
+            aggregator_input=aggregator_input,
             aggregator_l2=aggregator_l2,
             use_class_weights=use_class_weights,
             focal_gamma=focal_gamma,
@@ -135,6 +175,24 @@ class CFEnsembleTrainer(BaseCFTrainer):
         check_scalar(self.label_aware_alpha, "label_aware_alpha", low=0.0)
         check_scalar(self.n_init_sweeps, "n_init_sweeps", kind=numbers.Integral, low=0)
         check_option(self.solver, "solver", SOLVERS)
+        check_option(self.backend, "backend", BACKENDS)
+        check_option(self.linear_solver, "linear_solver", LINEAR_SOLVERS)
+        check_option(self.dtype, "dtype", DTYPES)
+        check_scalar(self.cg_steps, "cg_steps", kind=numbers.Integral, low=1)
+        if self.dask_block_size is not None:
+            check_scalar(self.dask_block_size, "dask_block_size", kind=numbers.Integral, low=1)
+        if self.solver == "varpro" and (
+            self.linear_solver != "cholesky" or self.dtype != "float64"
+        ):
+            raise ValueError(
+                "solver='varpro' needs exact float64 solves (its gradient assumes Y = Y*(X)): "
+                f"got linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
+            )
+        if self.backend == "dask" and (self.linear_solver != "cholesky" or self.dtype != "float64"):
+            raise ValueError(
+                "backend='dask' supports linear_solver='cholesky' with dtype='float64', got "
+                f"linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
+            )
         if self.solver == "varpro" and self.aggregator != "weighted":
             raise ValueError(
                 "aggregator must be 'weighted' with solver='varpro' (the projected objective "
@@ -156,13 +214,15 @@ class CFEnsembleTrainer(BaseCFTrainer):
             use_class_weights=self.use_class_weights,
             focal_gamma=self.focal_gamma,
             aggregator_l2=self.aggregator_l2,
+            aggregator_input=self.aggregator_input,
         )
 
-    def _fit_aggregator(self, X, Y, lab, y, s, w, b):
+    def _fit_aggregator(self, data, X, Y, y, s, w, b):
+        lab = data.labeled_idx
         if self.aggregator == "mean" or lab.size == 0:
             return w, b
         return fit_weighted_logistic(
-            X.T @ Y[:, lab],
+            aggregator_features(X.T @ Y[:, lab], data.R[:, lab], self.aggregator_input),
             y,
             s,
             l2=self.aggregator_l2,
@@ -177,11 +237,25 @@ class CFEnsembleTrainer(BaseCFTrainer):
         lab = data.labeled_idx
         y = data.labels[lab]
         s = class_weights(y, self.use_class_weights)
-        self.w_, self.b_ = np.zeros(m), 0.0
+        self.w_, self.b_ = np.zeros(n_aggregator_features(m, self.aggregator_input)), 0.0
+        if self.backend == "dask":
+            from cfensemble.distributed import _fit as dask_fit
+
+            fit = dask_fit.fit_als if self.solver == "als" else dask_fit.fit_varpro
+            return fit(self, data, C, X, Y, lab, y, s)
         if self.solver == "als":
             self._fit_als(data, C, X, Y, lab, y, s)
         else:
             self._fit_varpro(data, C, X, Y, lab, y, s)
+
+    def _als_options(self, previous) -> dict:
+        """Kernel options of the ALS half-steps (``previous``: the CG warm start)."""
+        opts = {"chunk_size": self.chunk_size}
+        if self.dtype != "float64":
+            opts["dtype"] = np.dtype(self.dtype)
+        if self.linear_solver == "cg":
+            opts.update(method="cg", cg_steps=self.cg_steps, x0=previous)
+        return opts
 
     @property
     def _tol(self) -> float:
@@ -213,13 +287,13 @@ class CFEnsembleTrainer(BaseCFTrainer):
         self.converged_ = False
         for it in range(1, self.max_iter + 1):
             # x_u = (Y C~_u Y^T + lambda I)^-1 Y C~_u r_u, then y_i likewise with X fixed.
-            X = update_classifiers(Y, R0, Ct, self.lambda_reg, chunk_size=self.chunk_size)
-            Y = update_instances(X, R0, Ct, self.lambda_reg, chunk_size=self.chunk_size)
+            X = update_classifiers(Y, R0, Ct, self.lambda_reg, **self._als_options(X))
+            Y = update_instances(X, R0, Ct, self.lambda_reg, **self._als_options(Y))
             if not (np.isfinite(X).all() and np.isfinite(Y).all()):
                 raise FloatingPointError(
                     f"ALS produced non-finite factors; raise lambda_reg (now {self.lambda_reg})"
                 )
-            w, b = self._fit_aggregator(X, Y, lab, y, s, w, b)
+            w, b = self._fit_aggregator(data, X, Y, y, s, w, b)
             self._record(it, self._objective_at(data, C, X, Y, w, b))
             surrogate = weighted_sq_error(R0, Ct, X, Y, self.lambda_reg)
             self.n_iter_ = it
@@ -245,6 +319,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
             focal_gamma=self.focal_gamma,
             aggregator_l2=self.aggregator_l2,
             chunk_size=self.chunk_size,
+            aggregator_input=self.aggregator_input,
+            R_labeled=data.R[:, lab],
         )
 
     def _fit_varpro(self, data, C, X, Y, lab, y, s) -> None:
@@ -252,7 +328,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         for _ in range(self.n_init_sweeps):  # reconstruction-only warm start
             X = update_classifiers(Y, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
             Y = update_instances(X, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
-        w, b = self._fit_aggregator(X, Y, lab, y, s, self.w_, self.b_)
+        w, b = self._fit_aggregator(data, X, Y, y, s, self.w_, self.b_)
         problem = self._varpro_problem(data, C, lab, y, s)
         d, m = X.shape
         cache: dict = {}
@@ -285,8 +361,11 @@ class CFEnsembleTrainer(BaseCFTrainer):
             options={"maxiter": self.max_iter, "ftol": self._tol, "gtol": self.gtol, "maxcor": 20},
         )
         X, w, b = unpack(res.x, d, m)
-        self.X_, self.w_, self.b_ = X.copy(), w.copy(), b
-        self.Y_ = update_instances(X, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
+        Y = update_instances(X, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
+        if self.rho == 1.0:
+            # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
+            w, b = self._fit_aggregator(data, X, Y, y, s, w, b)
+        self.X_, self.Y_, self.w_, self.b_ = X.copy(), Y, w.copy(), b
         self.n_iter_ = int(res.nit)
         self.converged_ = res.status == 0
         self.optimizer_message_ = str(res.message)

@@ -16,6 +16,12 @@ depends on m d + m + 1 numbers. Its gradient (E = C o (R - X^T Y*), zero off Ome
     dz_i/dX = y_i w^T + q_i (c_i o (r_i - r_hat_i))^T - y_i (c_i o X^T q_i)^T, so
     dL_sup/dX = (Y_L g) w^T + Q_g E_L^T - Y_L (C_L o X^T Q_g)^T,   Q_g = Q diag(g),
     dL_sup/dw = R_hat_L g + l2 w,   dL_sup/db = sum g.
+
+When the aggregator sees other features Z_i (observed cells with missing ones filled from
+R_hat, or both), z_i = w . Z_i + b depends on R_hat_i through u_i = dz_i/dR_hat_i
+(``objective.aggregator_input_jacobian``) instead of w, and the same derivation holds
+column by column with w -> u_i: dL_sup/dX = (Y_L diag(g)) U^T + Q_g E_L^T - Y_L (C_L o X^T Q_g)^T,
+q_i = A_i^-1 X u_i, dL_sup/dw = Z_L g + l2 w.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from typing import NamedTuple
 import numpy as np
 
 from cfensemble.objective import (
+    aggregator_features,
+    aggregator_input_jacobian,
     aggregator_logits,
     focal_bce_from_logits,
     focal_bce_grad_logits,
@@ -51,6 +59,8 @@ class VarproProblem(NamedTuple):
     focal_gamma: float = 0.0
     aggregator_l2: float = 0.0
     chunk_size: int = DEFAULT_CHUNK
+    aggregator_input: str = "reconstruction"
+    R_labeled: np.ndarray | None = None  # (m, n_L) with NaN, needed unless 'reconstruction'
 
 
 def project(X: np.ndarray, problem: VarproProblem) -> np.ndarray:
@@ -81,7 +91,8 @@ def varpro_value_and_grad(
     sw = P.s / P.s.sum()
     if L.size:
         R_hat_L = R_hat[:, L]
-        z = aggregator_logits(R_hat_L, w, b)
+        Z_L = aggregator_features(R_hat_L, P.R_labeled, P.aggregator_input)
+        z = aggregator_logits(Z_L, w, b)
         sup = float(sw @ focal_bce_from_logits(z, P.y, P.focal_gamma))
         sup += 0.5 * P.aggregator_l2 * float(w @ w)
     else:
@@ -97,15 +108,20 @@ def varpro_value_and_grad(
         g = sw * focal_bce_grad_logits(z, P.y, P.focal_gamma)
         Y_L = Y[:, L]
         C_L = P.C[:, L]
-        v = X @ w
-        # Adjoint: q_i = A_i^-1 v for the labeled columns (A_i symmetric).
-        Q = batched_solve(
-            X, C_L, np.repeat(v[:, None], L.size, axis=1), P.lambda_reg, chunk_size=P.chunk_size
-        )
+        if P.aggregator_input == "reconstruction":
+            # u_i = w for every column: one right-hand side, broadcast.
+            U = None
+            rhs = np.repeat((X @ w)[:, None], L.size, axis=1)
+        else:
+            U = aggregator_input_jacobian(w, P.R_labeled, P.aggregator_input)
+            rhs = X @ U
+        # Adjoint: q_i = A_i^-1 X u_i for the labeled columns (A_i symmetric).
+        Q = batched_solve(X, C_L, rhs, P.lambda_reg, chunk_size=P.chunk_size)
         Qg = Q * g
-        gX_sup = np.outer(Y_L @ g, w) + Qg @ E[:, L].T - Y_L @ (C_L * (X.T @ Qg)).T
+        direct = np.outer(Y_L @ g, w) if U is None else (Y_L * g) @ U.T
+        gX_sup = direct + Qg @ E[:, L].T - Y_L @ (C_L * (X.T @ Qg)).T
         gX += (1.0 - P.rho) * gX_sup
-        gw = (1.0 - P.rho) * (R_hat_L @ g + P.aggregator_l2 * w)
+        gw = (1.0 - P.rho) * (Z_L @ g + P.aggregator_l2 * w)
         gb = (1.0 - P.rho) * float(g.sum())
     return J, recon, sup, gX, gw, gb
 
@@ -116,5 +132,5 @@ def pack(X, w, b) -> np.ndarray:
 
 def unpack(theta, d, m):
     X = theta[: d * m].reshape(d, m)
-    w = theta[d * m : d * m + m]
+    w = theta[d * m : -1]  # m weights, or 2m when the aggregator sees both inputs
     return X, w, float(theta[-1])
