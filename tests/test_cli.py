@@ -513,7 +513,6 @@ def test_demo_tiny(tmp_path, capsys):
             "--methods",
             "varpro",
             "mean",
-            "stacking",
             "--no-progress",
         ]
     )
@@ -524,7 +523,7 @@ def test_demo_tiny(tmp_path, capsys):
     for name in ("report.md", "results.csv", "pr_curves.png", "loss_curves.png"):
         assert (out / name).exists(), name
     rows = pd.read_csv(out / "results.csv")
-    assert len(rows) == 6 * 3 and set(rows["method"]) == {"varpro", "mean", "stacking"}
+    assert len(rows) == 6 * 2 and set(rows["method"]) == {"varpro", "mean"}
 
 
 def test_benchmark_config_through_subprocess(tmp_path):
@@ -554,17 +553,14 @@ def test_benchmark_config_through_subprocess(tmp_path):
     assert sorted(rows["seed"].unique()) == [0, 1]
     assert len(pd.read_csv(tmp_path / "rep" / "timing.csv")) == 2
 
+
+def test_benchmark_bad_config(tmp_path, capsys):
     (tmp_path / "bad.json").write_text('{"seeds": [0], "methodz": []}')
-    res = subprocess.run(
-        [sys.executable, "-m", "cfensemble.cli", "benchmark", "--config", "bad.json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert res.returncode == 1
-    assert "unknown key(s) ['methodz']" in res.stderr and "Traceback" not in res.stderr
+    err = _err(main(["benchmark", "--config", str(tmp_path / "bad.json")]), capsys)
+    assert "unknown key(s) ['methodz']" in err
+    (tmp_path / "bad2.json").write_text("[1, 2")
+    err = _err(main(["benchmark", "--config", str(tmp_path / "bad2.json")]), capsys)
+    assert "is not valid JSON" in err
 
 
 def test_console_script_is_declared():
