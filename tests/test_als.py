@@ -99,23 +99,25 @@ def test_combined_loss_matches_history(small_ensemble):
     assert tr.combined_loss(small_ensemble.data) == pytest.approx(tr.history_["combined"][-1])
 
 
-def test_rho_changes_predictions(small_ensemble):
-    p1 = _fit(small_ensemble.data, rho=0.9).predict()
-    p2 = _fit(small_ensemble.data, rho=0.2).predict()
+@pytest.mark.parametrize("agg_input", ["filled", "reconstruction"])
+def test_rho_changes_predictions(missing_ensemble, agg_input):
+    # (with 'filled' inputs the factors act through the missing cells)
+    p1 = _fit(missing_ensemble.data, rho=0.9, aggregator_input=agg_input).predict()
+    p2 = _fit(missing_ensemble.data, rho=0.2, aggregator_input=agg_input).predict()
     assert np.abs(p1 - p2).max() > 1e-3
 
 
-def test_supplied_confidence_changes_predictions(small_ensemble):
-    s = small_ensemble
+def test_supplied_confidence_changes_predictions(missing_ensemble):
+    s = missing_ensemble
     base = _fit(s.data).predict()
     C = np.random.RandomState(5).uniform(0.05, 3.0, size=s.R.shape)
     user = _fit(EnsembleData(s.R, s.labels, C=C))
     assert np.abs(user.predict() - base).max() > 1e-3
-    # the user's C is what the objective uses, and label-aware modulated it
-    np.testing.assert_array_equal(user.C_, C)
+    # the user's C is what the objective uses (zero on missing cells), label-aware modulated it
+    np.testing.assert_array_equal(user.C_, np.where(np.isnan(s.R), 0.0, C))
     lab = s.labeled_idx
     assert not np.allclose(user.C_label_aware_[:, lab], C[:, lab])
-    np.testing.assert_array_equal(user.C_label_aware_[:, s.test_idx], C[:, s.test_idx])
+    np.testing.assert_array_equal(user.C_label_aware_[:, s.test_idx], user.C_[:, s.test_idx])
 
 
 def test_fold_in_reproduces_transductive_for_unlabeled_column(small_ensemble):
@@ -140,7 +142,7 @@ def test_missing_cells_end_to_end(missing_ensemble):
 
 
 def test_mean_aggregator(small_ensemble):
-    tr = _fit(small_ensemble.data, aggregator="mean")
+    tr = _fit(small_ensemble.data, aggregator="mean", aggregator_input="reconstruction")
     np.testing.assert_allclose(tr.predict(), np.clip(tr.reconstruct().mean(axis=0), 1e-6, 1 - 1e-6))
 
 

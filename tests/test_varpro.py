@@ -123,8 +123,8 @@ def test_converges_and_beats_initialization(small_ensemble):
     assert tr.history_["combined"][-1] < tr.history_["combined"][0]
 
 
-def test_options_change_the_fit(small_ensemble):
-    s = small_ensemble
+def test_options_change_the_fit(missing_ensemble):
+    s = missing_ensemble
     base = _fit(s.data).predict()
     for kw in (
         {"focal_gamma": 2.0},
