@@ -446,6 +446,15 @@ def _run_and_report(cfg: dict, out_dir: Path, progress: bool) -> int:
 
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} exists and is not a directory")
+    from cfensemble.benchmark.runner import make_settings
+
+    n_settings = len(make_settings(cfg))
+    print(
+        f"cfensemble {cfg.get('name', 'benchmark')}: {n_settings} data settings x "
+        f"{len(cfg['methods'])} methods ({', '.join(cfg['methods'])})"
+        + (", then a fit-time sweep" if cfg["timing"] else ""),
+        flush=True,
+    )
     t0 = time.perf_counter()
     result = run_benchmark(cfg, progress=progress)
     report = write_report(result, out_dir)
