@@ -84,6 +84,16 @@ def test_solvers(data, solver):
     assert np.isfinite(clf.predict_proba(X)).all()
 
 
+@pytest.mark.parametrize("aggregator_input", ["filled", "both"])
+def test_aggregator_input(data, aggregator_input):
+    X, y = data
+    clf = CFEnsembleClassifier(
+        tiny_pool(), cv=3, aggregator_input=aggregator_input, random_state=0
+    ).fit(X, y)
+    assert clf.trainer_.aggregator_input == aggregator_input
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
 def test_pytorch_solver(data):
     pytest.importorskip("torch")
     try:

@@ -283,6 +283,7 @@ def make_trainer(
     lambda_reg: float = 0.01,
     confidence="certainty",
     max_iter: int = 100,
+    aggregator_input: str = "reconstruction",
     aggregator_l2: float = 1e-3,
     use_class_weights: bool = True,
     trainer_params: dict | None = None,
@@ -293,8 +294,11 @@ def make_trainer(
 
     ``solver`` 'als' or 'varpro' gives ``CFEnsembleTrainer``; 'pytorch' gives
     ``CFEnsemblePyTorchTrainer`` (``max_iter`` becomes ``max_epochs``). ``trainer_params``
-    passes any further keyword the trainer accepts.
+    passes any further keyword the trainer accepts. ``aggregator_input`` other than
+    'reconstruction' needs a trainer that has that option.
     """
+    import inspect
+
     check_option(solver, "solver", SOLVERS)
     d = resolve_latent_dim(latent_dim, n_classifiers)
     params = dict(
@@ -314,14 +318,22 @@ def make_trainer(
             raise ImportError(
                 "solver='pytorch' needs PyTorch: pip install cfensemble[torch]"
             ) from exc
+        cls = CFEnsemblePyTorchTrainer
         params["max_epochs"] = max_iter
-        params.update(trainer_params or {})
-        return CFEnsemblePyTorchTrainer(n_classifiers, **params)
-    from cfensemble.optimization import CFEnsembleTrainer
+    else:
+        from cfensemble.optimization import CFEnsembleTrainer
 
-    params.update(solver=solver, max_iter=max_iter)
+        cls = CFEnsembleTrainer
+        params.update(solver=solver, max_iter=max_iter)
+    if "aggregator_input" in inspect.signature(cls).parameters:
+        params["aggregator_input"] = aggregator_input
+    elif aggregator_input != "reconstruction":
+        raise ValueError(
+            f"aggregator_input={aggregator_input!r} is not available with solver={solver!r} "
+            "(its trainer only aggregates the reconstruction): use 'reconstruction'"
+        )
     params.update(trainer_params or {})
-    return CFEnsembleTrainer(n_classifiers, **params)
+    return cls(n_classifiers, **params)
 
 
 # ---------------------------------------------------------------------------- estimators
@@ -485,6 +497,9 @@ class CFEnsembleClassifier(_PoolClassifier):
         Base confidence strategy (``cfensemble.confidence``).
     max_iter : int, default=100
         ALS sweeps, L-BFGS iterations (varpro) or epochs (pytorch).
+    aggregator_input : {'reconstruction', 'filled', 'both'}, default='reconstruction'
+        What the aggregator sees: R_hat, the observed predictions with missing cells filled
+        from R_hat, or both side by side (see ``CFEnsembleTrainer``).
     aggregator_l2 : float, default=1e-3
     use_class_weights : bool, default=True
     trainer_params : dict, optional
@@ -517,6 +532,7 @@ class CFEnsembleClassifier(_PoolClassifier):
         lambda_reg=0.01,
         confidence="certainty",
         max_iter=100,
+        aggregator_input="reconstruction",
         aggregator_l2=1e-3,
         use_class_weights=True,
         trainer_params=None,
@@ -533,6 +549,7 @@ class CFEnsembleClassifier(_PoolClassifier):
         self.lambda_reg = lambda_reg
         self.confidence = confidence
         self.max_iter = max_iter
+        self.aggregator_input = aggregator_input
         self.aggregator_l2 = aggregator_l2
         self.use_class_weights = use_class_weights
         self.trainer_params = trainer_params
@@ -549,6 +566,7 @@ class CFEnsembleClassifier(_PoolClassifier):
             lambda_reg=self.lambda_reg,
             confidence=self.confidence,
             max_iter=self.max_iter,
+            aggregator_input=self.aggregator_input,
             aggregator_l2=self.aggregator_l2,
             use_class_weights=self.use_class_weights,
             trainer_params=self.trainer_params,
