@@ -1,0 +1,97 @@
+"""Dask backend == in-memory backend (float64, 1e-8) on a LocalCluster on loopback."""
+
+import numpy as np
+import pytest
+
+from cfensemble.optimization import CFEnsembleTrainer
+from cfensemble.optimization._als import update_classifiers, update_instances
+from cfensemble.synthetic import make_ensemble
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp://",
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    ens = make_ensemble(
+        n_classifiers=8, n_instances=600, missing_rate=0.2, labeled_fraction=0.5, random_state=3
+    )
+    return ens.data
+
+
+def _pair(data, client, **kw):
+    params = dict(n_classifiers=data.n_classifiers, latent_dim=3, random_state=0, **kw)
+    ref = CFEnsembleTrainer(**params).fit(data)
+    dist = CFEnsembleTrainer(**params, backend="dask", dask_client=client, dask_block_size=200).fit(
+        data
+    )
+    return ref, dist
+
+
+def _assert_same(ref, dist):
+    assert dist.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(dist.X_, ref.X_, atol=1e-8, rtol=0)
+    np.testing.assert_allclose(dist.Y_, ref.Y_, atol=1e-8, rtol=0)
+    np.testing.assert_allclose(dist.w_, ref.w_, atol=1e-8, rtol=0)
+    np.testing.assert_allclose(dist.b_, ref.b_, atol=1e-8, rtol=0)
+    for key in ("combined", "recon", "sup"):
+        np.testing.assert_allclose(dist.history_[key], ref.history_[key], atol=1e-8, rtol=0)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_als_dask_equals_numpy(data, client):
+    ref, dist = _pair(data, client, max_iter=4, tol=0.0)
+    _assert_same(ref, dist)
+    np.testing.assert_allclose(dist.predict(), ref.predict(), atol=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_varpro_dask_equals_numpy(data, client):
+    ref, dist = _pair(data, client, solver="varpro", max_iter=6, n_init_sweeps=1)
+    _assert_same(ref, dist)
+
+
+def test_backend_accepts_dask_arrays(data, client):
+    """R0 and C as dask arrays chunked over instances, blocks built on the workers."""
+    from cfensemble.distributed import DaskBackend
+
+    rng = np.random.RandomState(0)
+    R0 = data.R_filled(0.0)
+    C = np.where(data.observed, rng.uniform(0.2, 1.0, R0.shape), 0.0)
+    X = 0.3 * rng.standard_normal((3, data.n_classifiers))
+    be = DaskBackend(
+        da.from_array(R0, chunks=(-1, 250)), da.from_array(C, chunks=(-1, 250)), client=client
+    )
+    try:
+        assert be.bounds == [(0, 250), (250, 500), (500, 600)]
+        be.update_instances(X, 0.1)
+        Y = update_instances(X, R0, C, 0.1)
+        np.testing.assert_allclose(be.gather_Y(), Y, atol=1e-10)
+        np.testing.assert_allclose(
+            be.update_classifiers(0.1), update_classifiers(Y, R0, C, 0.1), atol=1e-10
+        )
+    finally:
+        be.close()
+
+
+def test_dask_option_errors():
+    with pytest.raises(ValueError, match="backend"):
+        CFEnsembleTrainer(n_classifiers=3, backend="spark")
+    with pytest.raises(ValueError, match="backend='dask' supports"):
+        CFEnsembleTrainer(n_classifiers=3, backend="dask", linear_solver="cg")
