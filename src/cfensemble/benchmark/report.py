@@ -36,6 +36,7 @@ _COLORS = {
     "mean": "#7f7f7f",
     "stacking": "#2ca02c",
     "best_single": "#ff7f0e",
+    "hgb_stacking": "#17becf",
 }
 _LABELS = {
     "als": "CF: ALS",
@@ -44,6 +45,7 @@ _LABELS = {
     "mean": "mean",
     "stacking": "stacking",
     "best_single": "best single",
+    "hgb_stacking": "HGB stacking",
 }
 
 
@@ -239,7 +241,13 @@ def plot_pr_curves(result, path: Path) -> Path | None:
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
         ax.set_title(key, fontsize=10)
-        ax.legend(fontsize=7, loc="lower left", title="method (PR-AUC)", title_fontsize=7)
+        ax.legend(
+            fontsize=7,
+            loc="lower left",
+            title="method (PR-AUC)",
+            title_fontsize=7,
+            framealpha=0.75,
+        )
         ax.grid(alpha=0.3)
     for ax in axes[len(settings) :]:
         ax.set_visible(False)
@@ -407,7 +415,8 @@ def plot_weights(result, path: Path) -> Path | None:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(
-        "Aggregator weight per classifier: p = sigmoid(w · r̂ + b) on the reconstruction",
+        "Aggregator weight per classifier: p = sigmoid(w · z + b), z = the aggregator's input "
+        "(the reconstruction r̂ by default)",
         fontsize=11,
     )
     fig.savefig(path, dpi=110)
