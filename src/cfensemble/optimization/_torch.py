@@ -40,7 +40,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from cfensemble._validation import check_option, check_scalar
 from cfensemble.data import EnsembleData
-from cfensemble.objective import ObjectiveValue, class_weights
+from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
 from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, update_instances
 from cfensemble.optimization._base import BaseCFTrainer, logger
 
@@ -87,6 +87,17 @@ def torch_project(X, R0, C, lambda_reg: float):
     return torch.linalg.solve(A, B.T).T
 
 
+def torch_aggregator_features(R_hat, R, kind: str = "reconstruction"):
+    """``objective.aggregator_features`` in torch: R_hat (m, k), R (m, k) NaN where missing."""
+    torch = _import_torch()
+    if kind == "reconstruction":
+        return R_hat
+    filled = torch.where(torch.isnan(R), R_hat, R)
+    if kind == "filled":
+        return filled
+    return torch.cat([filled, R_hat], dim=0)
+
+
 def torch_cf_objective(
     R0,
     C,
@@ -104,6 +115,8 @@ def torch_cf_objective(
     focal_gamma: float = 0.0,
     aggregator_l2: float = 0.0,
     Y_sup=None,
+    aggregator_input: str = "reconstruction",
+    R_labeled=None,
 ):
     """L_CF in torch: the same function as :func:`cfensemble.objective.cf_objective`.
 
@@ -119,6 +132,11 @@ def torch_cf_objective(
     Y_sup : tensor of shape (d, n), optional
         The instance factors the supervised term sees (``Y.detach()`` for the 'detached'
         formulation); defaults to Y.
+    aggregator_input : {'reconstruction', 'filled', 'both'}
+        What the aggregator sees (``objective.aggregator_features``); w has 2m entries
+        under 'both'.
+    R_labeled : tensor of shape (m, n_L), NaN where missing
+        The labeled columns of R; needed unless aggregator_input='reconstruction'.
 
     Returns
     -------
@@ -132,13 +150,13 @@ def torch_cf_objective(
         sup = torch.zeros((), dtype=X.dtype, device=X.device)
     else:
         Ys = Y if Y_sup is None else Y_sup
-        R_hat_L = X.T @ Ys[:, labeled_idx]
+        Z = torch_aggregator_features(X.T @ Ys[:, labeled_idx], R_labeled, aggregator_input)
         if w is None:
             # Same clipping as objective.mean_logits.
-            p = torch.clamp(R_hat_L.mean(dim=0), 1e-6, 1.0 - 1e-6)
+            p = torch.clamp(Z.mean(dim=0), 1e-6, 1.0 - 1e-6)
             z = torch.log(p) - torch.log1p(-p)
         else:
-            z = w @ R_hat_L + b
+            z = w @ Z + b
         bce = torch.nn.functional.softplus(z) - y * z
         if focal_gamma:
             p_t = torch.exp(-bce)
@@ -185,16 +203,20 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
     focal_gamma : float >= 0, default=0.0
     dtype : {'float32', 'float64'}, default='float32'
         Precision of the computation (float64 for checks). Fitted arrays are float64.
-    confidence, aggregator, aggregator_l2, chunk_size, random_state, verbose, callback
-        As in :class:`CFEnsembleTrainer`. The same ``random_state`` gives the same initial X
-        and Y as the ALS trainer. ``callback(epoch, loss)`` is called every epoch.
+    confidence, aggregator, aggregator_input, aggregator_l2, chunk_size, random_state, verbose,
+    callback
+        As in :class:`CFEnsembleTrainer` (``aggregator_input='filled'`` by default, as there:
+        the aggregator sees the observed cells, missing ones filled from R_hat). The same
+        ``random_state`` gives the same initial X and Y as the ALS trainer;
+        ``callback(epoch, loss)`` is called every epoch.
 
     Attributes
     ----------
     X_ : ndarray of shape (latent_dim, n_classifiers)
     Y_ : ndarray of shape (latent_dim, n_instances)
         For 'projected', Y*(X_) (float64).
-    w_ : ndarray of shape (n_classifiers,)   b_ : float
+    w_ : ndarray of shape (n_classifiers,) (2 n_classifiers under aggregator_input='both')
+    b_ : float
     C_ : ndarray of shape (n_classifiers, n_instances), the confidence used
     history_ : dict of lists 'combined', 'recon', 'sup', 'time' (one entry per epoch, the
         objective at the parameters before that epoch's step)
@@ -223,6 +245,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         dtype: str = "float32",
         confidence="certainty",
         aggregator: str = "weighted",
+        aggregator_input: str = "filled",
         aggregator_l2: float = 1e-3,
         chunk_size: int = DEFAULT_CHUNK,
         random_state=None,
@@ -246,6 +269,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
             lambda_reg,
             confidence=confidence,
             aggregator=aggregator,
+            aggregator_input=aggregator_input,
             aggregator_l2=aggregator_l2,
             use_class_weights=use_class_weights,
             focal_gamma=focal_gamma,
@@ -335,6 +359,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         R0, Ct = T(R0_np), T(C)
         lab_t = torch.as_tensor(lab, dtype=torch.long, device=dev)
         y_t, s_t = T(y_np), T(s_np)
+        R_L = T(data.R[:, lab])  # NaN where missing: aggregator_features fills from R_hat
+        n_feat = n_aggregator_features(m, self.aggregator_input)
         weighted = self.aggregator == "weighted"
 
         X = T(X0).requires_grad_(True)
@@ -345,7 +371,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
             params.append(Y)
         w = b = None
         if weighted:
-            w = torch.zeros(m, dtype=tdt, device=dev, requires_grad=True)
+            w = torch.zeros(n_feat, dtype=tdt, device=dev, requires_grad=True)
             b = torch.zeros((), dtype=tdt, device=dev, requires_grad=True)
             params += [w, b]
         opt = self._make_optimizer(torch, params)
@@ -354,6 +380,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
             lambda_reg=self.lambda_reg,
             focal_gamma=self.focal_gamma,
             aggregator_l2=self.aggregator_l2,
+            aggregator_input=self.aggregator_input,
+            R_labeled=R_L,
         )
 
         best = np.inf
@@ -405,7 +433,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         if weighted:
             w_np, b_np = rest[0], float(rest[1])
         else:
-            w_np, b_np = np.zeros(m), 0.0
+            w_np, b_np = np.zeros(n_feat), 0.0
         self.X_, self.Y_, self.w_, self.b_ = X_np, Y_np, w_np, b_np
         logger.debug(
             "pytorch %s: %d epochs, best J=%.6g at epoch %d, converged=%s",
