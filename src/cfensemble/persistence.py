@@ -213,6 +213,10 @@ def save(obj, path, *, classifier_names=None) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez_compressed(f, **payload)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
