@@ -42,8 +42,6 @@ KERNELS = ("auto", "numba", "numpy")
 # Above this many G entries (k * d^2), the systems are formed by the stacked GEMM over the
 # long axis (the classifier step has k = n) instead of the fused per-system kernel.
 _KR_LIMIT = 4_000_000
-# Elements of the stacked (s d, k_chunk) operand of the classifier-step GEMM.
-_STACK_ELEMS = 262_144
 _BLOCK = 64  # systems per SIMD block of the fused kernel
 
 
@@ -84,17 +82,21 @@ def _tri_products(F: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- numba
-def _fused_block_solve(G, W, B, lam, Z, start, stop):  # pragma: no cover - compiled
+def _fused_block_solve(G, W, B, Ft, T, lam, Z, start, stop):  # pragma: no cover - compiled
     """Systems start..stop-1: Gram from G and W[:, j], + lam I, Cholesky, two sweeps.
 
-    G (ntri, k) packed lower products; W (k, s); B (d, s) right-hand sides; Z (d, s) out.
+    G (ntri, k) packed lower products; W (k, s); Z (d, s) out. Right-hand sides: B (d, s)
+    if B has s columns, else b_j = F (W[:, j] o T[:, j]) from Ft (k, d) and T (k, s), formed
+    here (one pass over W and T instead of a separate GEMM and an (k, s) temporary).
     Works on blocks of _BLOCK systems with the system index innermost (SIMD across systems).
     """
     ntri, k = G.shape
-    d = B.shape[0]
+    d = Z.shape[0]
+    given = B.shape[1] == Z.shape[1]
     BL = 64
     A = np.empty((ntri, BL), dtype=G.dtype)
     b = np.empty((d, BL), dtype=G.dtype)
+    wt = np.empty(BL, dtype=G.dtype)
     for j0 in range(start, stop, BL):
         nl = min(BL, stop - j0)
         # A[(p, q), l] = sum_u G[(p, q), u] W[u, j0 + l]
@@ -110,13 +112,30 @@ def _fused_block_solve(G, W, B, lam, Z, start, stop):  # pragma: no cover - comp
         for p in range(d):
             a = A[p * (p + 1) // 2 + p]
             bp = b[p]
-            src = B[p, j0 : j0 + nl]
             for l in range(nl):
                 a[l] += lam
-                bp[l] = src[l]
             for l in range(nl, BL):  # padding lanes: identity systems
                 a[l] = 1.0
+            if given:
+                src = B[p, j0 : j0 + nl]
+                for l in range(nl):
+                    bp[l] = src[l]
+            else:
+                for l in range(nl):
+                    bp[l] = 0.0
+            for l in range(nl, BL):
                 bp[l] = 0.0
+        if not given:
+            for u in range(k):
+                wu = W[u, j0 : j0 + nl]
+                tu = T[u, j0 : j0 + nl]
+                for l in range(nl):
+                    wt[l] = wu[l] * tu[l]
+                for p in range(d):
+                    f = Ft[u, p]
+                    bp = b[p]
+                    for l in range(nl):
+                        bp[l] += f * wt[l]
         # Right-looking Cholesky A = L L^T, in place on the packed lower triangle.
         for jj in range(d):
             djj = A[jj * (jj + 1) // 2 + jj]
@@ -209,6 +228,101 @@ def _long_normal_partial(F, Wt, Tt, A, Bv, start, stop):  # pragma: no cover - c
                 bj[p] += acc
 
 
+def _dual_block_solve(M, F, W, T, lam, Z, start, stop):  # pragma: no cover - compiled
+    """Systems start..stop-1 in the dual (k x k) form, for k < d and lam > 0.
+
+    With S_j = diag(sqrt(W[:, j])), the push-through identity gives
+        (F S_j^2 F^T + lam I_d)^-1 F S_j (S_j t_j) = F S_j (S_j M S_j + lam I_k)^-1 S_j t_j,
+    M = F^T F (k, k): a k x k system per column whose matrix is M scaled elementwise by
+    s s^T (k(k+1)/2 products instead of the k d(d+1)/2 of the d x d Gram).
+    M (k, k); F (d, k); W, T (k, s); Z (d, s) out. Lanes as in _fused_block_solve.
+    """
+    k = M.shape[0]
+    d = F.shape[0]
+    ntri = k * (k + 1) // 2
+    BL = 64
+    A = np.empty((ntri, BL), dtype=M.dtype)
+    b = np.empty((k, BL), dtype=M.dtype)
+    sq = np.empty((k, BL), dtype=M.dtype)
+    for j0 in range(start, stop, BL):
+        nl = min(BL, stop - j0)
+        for u in range(k):
+            su = sq[u]
+            bu = b[u]
+            wu = W[u, j0 : j0 + nl]
+            tu = T[u, j0 : j0 + nl]
+            for l in range(nl):
+                su[l] = np.sqrt(wu[l])
+                bu[l] = su[l] * tu[l]
+            for l in range(nl, BL):
+                su[l] = 0.0
+                bu[l] = 0.0
+        for p in range(k):
+            sp = sq[p]
+            for q in range(p + 1):
+                a = A[p * (p + 1) // 2 + q]
+                sqq = sq[q]
+                mpq = M[p, q]
+                for l in range(BL):
+                    a[l] = mpq * sp[l] * sqq[l]
+            a = A[p * (p + 1) // 2 + p]
+            for l in range(BL):
+                a[l] += lam
+        # Right-looking Cholesky on the packed lower triangle, then two sweeps.
+        for jj in range(k):
+            djj = A[jj * (jj + 1) // 2 + jj]
+            for l in range(BL):
+                djj[l] = np.sqrt(djj[l])
+            for p in range(jj + 1, k):
+                apj = A[p * (p + 1) // 2 + jj]
+                for l in range(BL):
+                    apj[l] /= djj[l]
+            for p in range(jj + 1, k):
+                apj = A[p * (p + 1) // 2 + jj]
+                base = p * (p + 1) // 2
+                for q in range(jj + 1, p + 1):
+                    apq = A[base + q]
+                    aqj = A[q * (q + 1) // 2 + jj]
+                    for l in range(BL):
+                        apq[l] -= apj[l] * aqj[l]
+        for p in range(k):
+            bp = b[p]
+            base = p * (p + 1) // 2
+            for kk in range(p):
+                apk = A[base + kk]
+                bk = b[kk]
+                for l in range(BL):
+                    bp[l] -= apk[l] * bk[l]
+            dp = A[base + p]
+            for l in range(BL):
+                bp[l] /= dp[l]
+        for p in range(k - 1, -1, -1):
+            bp = b[p]
+            for kk in range(p + 1, k):
+                akp = A[kk * (kk + 1) // 2 + p]
+                bk = b[kk]
+                for l in range(BL):
+                    bp[l] -= akp[l] * bk[l]
+            dp = A[p * (p + 1) // 2 + p]
+            for l in range(BL):
+                bp[l] /= dp[l]
+        # y_j = F (s o t)
+        for u in range(k):
+            bu = b[u]
+            su = sq[u]
+            for l in range(BL):
+                bu[l] *= su[l]
+        for p in range(d):
+            zp = Z[p, j0 : j0 + nl]
+            for l in range(nl):
+                zp[l] = 0.0
+            for u in range(k):
+                f = F[p, u]
+                bu = b[u]
+                for l in range(nl):
+                    zp[l] += f * bu[l]
+
+
 _NUMBA_LOCK = threading.Lock()
 _NUMBA_STATE: dict = {}
 
@@ -233,7 +347,11 @@ def _numba_kernel(required: bool):
                     boundscheck=False,
                     fastmath={"reassoc", "contract"},
                 )
-                _NUMBA_STATE["fn"] = (jit(_fused_block_solve), jit_sum(_long_normal_partial))
+                _NUMBA_STATE["fn"] = (
+                    jit(_fused_block_solve),
+                    jit_sum(_long_normal_partial),
+                    jit(_dual_block_solve),
+                )
         fn = _NUMBA_STATE["fn"]
     if fn is None and required:
         raise ImportError(
@@ -264,18 +382,13 @@ def gram_matrices(F: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def _stacked_grams(F: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """All s Grams by one GEMM per chunk of the long axis k; (s, d, d). For small s."""
-    d, k = F.shape
+    """All s Grams over the long axis k, one GEMM each: (s, d, d). For small s (NumPy path)."""
+    d = F.shape[0]
     s = W.shape[1]
-    A = np.zeros((s * d, d), dtype=np.result_type(F, W))
-    step = max(1, _STACK_ELEMS // max(s * d, 1))
-    for a in range(0, k, step):
-        b = min(a + step, k)
-        Fc = F[:, a:b]
-        # S[(j, p), i] = W[i, j] F[p, i]; S @ Fc^T stacks F diag(W[:, j]) F^T over j.
-        S = (W[a:b].T[:, None, :] * Fc[None, :, :]).reshape(s * d, b - a)
-        A += S @ Fc.T
-    return A.reshape(s, d, d)
+    A = np.empty((s, d, d), dtype=np.result_type(F, W))
+    for j in range(s):
+        A[j] = (F * W[:, j]) @ F.T
+    return A
 
 
 # ----------------------------------------------------------------------------- direct
@@ -344,16 +457,36 @@ def _long_normal_eq(fn, F, Wt, Tt, n_threads):
     return A, sum(b for _, b in parts).T
 
 
-def _direct_fused(fn, F, W, B, lam, n_threads):
+def _direct_fused(fn, F, W, B, lam, n_threads, T=None):
+    """The compiled kernel over column ranges; right-hand sides B, or F (W o T) if B is None."""
     d = F.shape[0]
     s = W.shape[1]
     G = _tri_products(F)
     W = np.ascontiguousarray(W)
-    B = np.ascontiguousarray(B)
-    Z = np.empty((d, s), dtype=B.dtype)
-    lam = B.dtype.type(lam)
+    if B is None:
+        B = np.empty((d, 0), dtype=W.dtype)
+        Ft = np.ascontiguousarray(F.T)
+        T = np.ascontiguousarray(T)
+    else:
+        B = np.ascontiguousarray(B)
+        Ft, T = np.empty((0, d), dtype=W.dtype), np.empty((0, 0), dtype=W.dtype)
+    Z = np.empty((d, s), dtype=W.dtype)
+    lam = W.dtype.type(lam)
     bounds, n_threads = _ranges(s, n_threads)
-    _run_ranges(lambda ab: fn(G, W, B, lam, Z, ab[0], ab[1]), bounds, n_threads)
+    _run_ranges(lambda ab: fn(G, W, B, Ft, T, lam, Z, ab[0], ab[1]), bounds, n_threads)
+    return Z
+
+
+def _direct_dual(fn, F, W, T, lam, n_threads):
+    d, k = F.shape
+    s = W.shape[1]
+    M = np.ascontiguousarray(F.T @ F)
+    F = np.ascontiguousarray(F)
+    W = np.ascontiguousarray(W)
+    T = np.ascontiguousarray(T)
+    Z = np.empty((d, s), dtype=W.dtype)
+    bounds, n_threads = _ranges(s, n_threads)
+    _run_ranges(lambda ab: fn(M, F, W, T, W.dtype.type(lam), Z, ab[0], ab[1]), bounds, n_threads)
     return Z
 
 
@@ -423,6 +556,7 @@ def batched_solve(
     cg_steps: int = 3,
     dtype=None,
     n_threads: int | None = None,
+    dual: bool = True,
 ) -> np.ndarray:
     """Solve (F diag(W[:, j]) F^T + lambda I) z_j = B[:, j] for every j.
 
@@ -445,6 +579,9 @@ def batched_solve(
         Working precision (None: float32 if every input is float32, else float64).
     n_threads : int, optional
         Threads of the fused kernel (default: ``CFENSEMBLE_NUM_THREADS`` or the cores).
+    dual : bool, default=True
+        ``solve_factors`` only (right-hand sides F (w o t)): with k < d and lambda > 0, solve
+        the k x k dual systems (push-through identity), the same solution for less work.
 
     Returns
     -------
@@ -456,7 +593,9 @@ def batched_solve(
     W = np.asarray(W, dtype=dt)
     B = np.asarray(B, dtype=dt)
     if method == "cg":
-        return _cg(F, W, B, dt(lambda_reg), x0, int(cg_steps), chunk_size)
+        # CG's memory per chunk is O(chunk (k + d)), not O(chunk d^2): d times the columns
+        # for the same budget, and fewer BLAS calls.
+        return _cg(F, W, B, dt(lambda_reg), x0, int(cg_steps), chunk_size * F.shape[0])
     return _direct(F, W, B, lambda_reg, chunk_size, kernel, n_threads)
 
 
@@ -484,12 +623,18 @@ def solve_factors(
     method = options.get("method", "cholesky")
     kernel = options.get("kernel", "auto")
     _check_method(method, kernel)
-    if method == "cholesky" and F.shape[1] >= W.shape[1] and kernel != "numpy":
-        # The classifier step: Grams and right-hand sides in one pass over the long axis.
+    if method == "cholesky" and kernel != "numpy":
         fns = _numba_kernel(required=kernel == "numba")
-        if fns:
+        if fns and F.shape[1] >= W.shape[1]:
+            # The classifier step: Grams and right-hand sides in one pass over the long axis.
             A, B = _long_normal_eq(fns[1], F, W.T, T.T, options.get("n_threads"))
             return solve_normal_equations(A, B, lambda_reg)
+        if fns and F.shape[1] < F.shape[0] and lambda_reg > 0 and options.get("dual", True):
+            # k < d (fewer classifiers than latent dimensions): k x k systems, same solution.
+            return _direct_dual(fns[2], F, W, T, lambda_reg, options.get("n_threads"))
+        if fns:
+            # The instance step: right-hand sides formed inside the fused kernel.
+            return _direct_fused(fns[0], F, W, None, lambda_reg, options.get("n_threads"), T=T)
     B = F @ (W * T)
     return batched_solve(F, W, B, lambda_reg, chunk_size=chunk_size, **options)
 
