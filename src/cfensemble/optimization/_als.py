@@ -8,7 +8,7 @@ of a (k, s) target matrix T with weights W:
 Instance step: F = X (d, m), T = R (m, n), W = C        -> Y (d, n)    (k small, s large)
 Classifier step: F = Y (d, n), T = R^T (n, m), W = C^T -> X (d, m)    (k large, s small)
 
-Two exact paths and one iterative one, chosen by shape and options:
+Exact paths and one iterative one, chosen by shape and options:
 
 * **fused** (k small, the instance step): per block of 64 systems, the packed lower
   triangles of the Grams are accumulated from G[(p, q), u] = F[p, u] F[q, u] (a GEMM-shaped
@@ -18,8 +18,14 @@ Two exact paths and one iterative one, chosen by shape and options:
   ``nogil`` and threaded over column ranges; without numba the same path falls back to one
   GEMM per chunk for the Grams and a batched LAPACK solve. Memory is O(block d^2) per
   thread, never (s, d, d).
-* **stacked GEMM** (k large, s small, the classifier step): all s Grams in one GEMM per
-  chunk of the long axis, (s d, k_chunk) @ (k_chunk, d), accumulated, then s tiny solves.
+* **dual** (k < d, lambda > 0, right-hand sides F (w o t): the instance step with fewer
+  classifiers than latent dimensions): the push-through identity
+  (F S^2 F^T + lambda I_d)^-1 F S = F S (S F^T F S + lambda I_k)^-1 with S = diag(sqrt(w))
+  turns each d x d system into a k x k one whose matrix is F^T F scaled by s s^T. Same
+  solution, less work; ``dual=False`` forces the primal kernel.
+* **long axis** (k large, s small, the classifier step): Grams and right-hand sides of the
+  s systems in one compiled pass over k (blocks of 64 columns, threaded, partial sums
+  added), then s tiny solves; without numba, one GEMM per system.
 * **cg** (``method='cg'``): warm-started conjugate gradient, ``cg_steps`` steps (the
   ``implicit`` library's approach): no Gram is formed, each step is two skinny GEMMs
   F^T P and F (W o .). Approximate unless run to convergence; for ALS, not for varpro.
