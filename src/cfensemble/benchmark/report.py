@@ -189,9 +189,17 @@ def _plain_log_ticks(ax, x=True, y=True) -> None:
     if x:
         ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-    if y:  # minor labels kept: a y range under one decade has no major tick inside
+    if y:
+        from matplotlib.ticker import LogFormatter
+
+        class _Plain(LogFormatter):
+            def _num_to_string(self, x, vmin, vmax):
+                return f"{x:g}"
+
         ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        # Minor labels only where the axis spans about a decade or less (LogFormatter thins
+        # them), since such a range may hold no major tick at all.
+        ax.yaxis.set_minor_formatter(_Plain(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
 
 
 def _figure(nrows, ncols, w=4.2, h=3.6):
@@ -280,7 +288,7 @@ def plot_loss_curves(result, path: Path) -> Path | None:
         ax.set_yscale("log")
         ax.set_xlabel("iteration (ALS sweep / L-BFGS step / epoch)")
         ax.set_ylabel("$L_{CF}$ (training data)")
-        _plain_log_ticks(ax, x=True, y=False)
+        _plain_log_ticks(ax)
         ax.set_title(key, fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3, which="both")
