@@ -195,7 +195,7 @@ def test_clone_pipeline_grid_search_cross_val_score(data):
     grid.fit(X, y)
     assert grid.best_params_["rho"] in (0.3, 0.7)
     scores = cross_val_score(clf, X, y, cv=2, scoring="roc_auc")
-    assert scores.shape == (2,) and (scores > 0.7).all()
+    assert scores.shape == (2,) and (scores > 0.6).all()  # better than chance (0.5)
 
 
 @pytest.mark.parametrize(
