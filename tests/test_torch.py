@@ -21,7 +21,7 @@ from cfensemble.optimization import (  # noqa: E402
     CFEnsemblePyTorchTrainer,
     CFEnsembleTrainer,
 )
-from cfensemble.optimization._als import init_factors  # noqa: E402
+from cfensemble.optimization._als import init_factors, update_instances  # noqa: E402
 from cfensemble.optimization._torch import torch_cf_objective, torch_project  # noqa: E402
 from cfensemble.optimization._varpro import (  # noqa: E402
     VarproProblem,
@@ -348,6 +348,34 @@ def test_user_confidence_is_used(mid):
         b = _trainer(max_epochs=20, lr=0.05).fit(mid.data)
     np.testing.assert_array_equal(a.C_, data.C)
     assert not np.allclose(a.X_, b.X_)
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "calibration", "adaptive"])
+def test_confidence_strategies_are_used(mid, strategy):
+    d = mid.data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        tr = _trainer(confidence=strategy, max_epochs=3, dtype="float64").fit(d)
+    np.testing.assert_array_equal(
+        tr.C_, Confidence(strategy).fit_transform(d.R, d.observed, d.labels)
+    )
+    # The first recorded loss is L_CF at the initial factors with that confidence.
+    X0, _ = init_factors(check_random_state(0), 3, *mid.R.shape)
+    Y0 = update_instances(X0, d.R_filled(0.0), tr.C_, tr.lambda_reg)
+    ref = cf_objective(
+        d.R,
+        tr.C_,
+        d.labels,
+        X0,
+        Y0,
+        np.zeros(8),
+        0.0,
+        rho=0.5,
+        lambda_reg=0.01,
+        aggregator_l2=1e-3,
+        aggregator_input="filled",
+    )
+    assert tr.history_["combined"][0] == pytest.approx(ref.total, rel=1e-10)
 
 
 @pytest.mark.parametrize("formulation", ["free", "detached"])
