@@ -23,19 +23,12 @@ import threading
 
 import numpy as np
 
-from cfensemble.objective import (
-    aggregator_features,
-    aggregator_input_jacobian,
-    aggregator_logits,
-    focal_bce_from_logits,
-    focal_bce_grad_logits,
-)
 from cfensemble.optimization._als import (
-    batched_solve,
     classifier_normal_equations,
     solve_normal_equations,
     update_instances,
 )
+from cfensemble.optimization._varpro import block_terms, combine_terms
 
 logger = logging.getLogger("cfensemble")
 
@@ -130,47 +123,24 @@ def _add(a, b):
 
 
 def _varpro_block(block, X, w, b, cfg, with_grad):
-    """Unnormalized per-block terms of J and its gradient (see ``_varpro``)."""
-    lam = cfg["lambda_reg"]
-    Y = update_instances(X, block["R0"], block["C"], lam, **_OPTS)
-    R_hat = X.T @ Y
-    resid = block["R0"] - R_hat
-    E = block["C"] * resid
-    d, m = X.shape
-    out = {
-        "fit": float(np.sum(E * resid)),
-        "ysq": float(np.sum(Y * Y)),
-        "sup": 0.0,
-        "gXr": -2.0 * Y @ E.T if with_grad else None,
-        "gXs": np.zeros((d, m)),
-        "gw": np.zeros_like(w),
-        "gb": 0.0,
-    }
-    L = block["lab"]
-    if L.size == 0:
-        return out
-    Z_L = aggregator_features(R_hat[:, L], block["R_lab"], cfg["aggregator_input"])
-    z = aggregator_logits(Z_L, w, b)
-    sw = block["sw"]
-    out["sup"] = float(sw @ focal_bce_from_logits(z, block["y"], cfg["focal_gamma"]))
-    if not with_grad or cfg["rho"] >= 1.0:
-        return out
-    g = sw * focal_bce_grad_logits(z, block["y"], cfg["focal_gamma"])
-    Y_L = Y[:, L]
-    C_L = block["C"][:, L]
-    if cfg["aggregator_input"] == "reconstruction":
-        U = None
-        rhs = np.repeat((X @ w)[:, None], L.size, axis=1)
-    else:
-        U = aggregator_input_jacobian(w, block["R_lab"], cfg["aggregator_input"])
-        rhs = X @ U
-    Q = batched_solve(X, C_L, rhs, lam, **_OPTS)
-    Qg = Q * g
-    direct = np.outer(Y_L @ g, w) if U is None else (Y_L * g) @ U.T
-    out["gXs"] = direct + Qg @ E[:, L].T - Y_L @ (C_L * (X.T @ Qg)).T
-    out["gw"] = Z_L @ g
-    out["gb"] = float(g.sum())
-    return out
+    """Unnormalized per-block terms of J and its gradient (``_varpro.block_terms``)."""
+    return block_terms(
+        X,
+        w,
+        b,
+        block["R0"],
+        block["C"],
+        block["lab"],
+        block["y"],
+        block["sw"],
+        block["R_lab"],
+        lambda_reg=cfg["lambda_reg"],
+        focal_gamma=cfg["focal_gamma"],
+        aggregator_input=cfg["aggregator_input"],
+        with_grad=with_grad,
+        sup_grad=cfg["rho"] < 1.0,
+        **_OPTS,
+    )
 
 
 def _add_dicts(a, b):
@@ -347,22 +317,17 @@ class DaskBackend:
             for blk in self._blocks
         ]
         t = self._tree_sum(parts, _add_dicts)
-        lam, rho = cfg["lambda_reg"], cfg["rho"]
-        N = max(cfg["n_observed"], 1)
-        recon = (t["fit"] + lam * (float(np.sum(X * X)) + t["ysq"])) / N
-        has_labels = cfg["n_labeled"] > 0
-        sup = t["sup"] + 0.5 * cfg["aggregator_l2"] * float(w @ w) if has_labels else 0.0
-        J = rho * recon + (1.0 - rho) * sup
-        if not with_grad:
-            return J, recon, sup
-        gX = rho * (t["gXr"] + 2.0 * lam * X) / N
-        gw = np.zeros_like(w)
-        gb = 0.0
-        if has_labels and rho < 1.0:
-            gX = gX + (1.0 - rho) * t["gXs"]
-            gw = (1.0 - rho) * (t["gw"] + cfg["aggregator_l2"] * w)
-            gb = (1.0 - rho) * t["gb"]
-        return J, recon, sup, gX, gw, gb
+        return combine_terms(
+            t,
+            X,
+            w,
+            rho=cfg["rho"],
+            lambda_reg=cfg["lambda_reg"],
+            aggregator_l2=cfg["aggregator_l2"],
+            n_observed=cfg["n_observed"],
+            has_labels=cfg["n_labeled"] > 0,
+            with_grad=with_grad,
+        )
 
     def close(self) -> None:
         """Release the blocks held on the workers."""

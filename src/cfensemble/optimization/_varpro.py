@@ -70,60 +70,144 @@ def project(X: np.ndarray, problem: VarproProblem) -> np.ndarray:
     )
 
 
+def block_terms(
+    X: np.ndarray,
+    w: np.ndarray,
+    b: float,
+    R0: np.ndarray,
+    C: np.ndarray,
+    labeled: np.ndarray,
+    y: np.ndarray,
+    sw: np.ndarray,
+    R_labeled: np.ndarray | None,
+    *,
+    lambda_reg: float,
+    focal_gamma: float,
+    aggregator_input: str,
+    with_grad: bool,
+    sup_grad: bool = True,
+    chunk_size: int = DEFAULT_CHUNK,
+    **solver_options,
+) -> dict:
+    """Unnormalized sums of J's parts over a block of columns (all of them, or one chunk).
+
+    J and its gradient are sums over columns, so a block's terms can be computed where its
+    columns live and added (the Dask backend does this); :func:`combine_terms` finishes.
+
+    R0, C : (m, k) block;  labeled : (k_L,) indices into the block;  y, sw : (k_L,) labels
+    and class weights already divided by the sum over *all* labeled columns.
+
+    Returns dict: fit = sum c (r - r_hat)^2, ysq = |Y|^2, sup = sum sw FL, and with the
+    gradient gXr = -2 Y E^T (d, m), gXs = dL_sup/dX, gw = Z_L g, gb = sum g (left at zero
+    when ``sup_grad`` is False: at rho = 1 the supervised gradient is not needed).
+    """
+    Y = update_instances(X, R0, C, lambda_reg, chunk_size=chunk_size, **solver_options)
+    R_hat = X.T @ Y
+    resid = R0 - R_hat
+    E = C * resid  # zero off Omega since C is
+    out = {
+        "fit": float(np.sum(E * resid)),
+        "ysq": float(np.sum(Y * Y)),
+        "sup": 0.0,
+        "gXr": -2.0 * Y @ E.T if with_grad else None,
+        "gXs": np.zeros_like(X),
+        "gw": np.zeros_like(w),
+        "gb": 0.0,
+    }
+    L = labeled
+    if L.size == 0:
+        return out
+    Z_L = aggregator_features(R_hat[:, L], R_labeled, aggregator_input)
+    z = aggregator_logits(Z_L, w, b)
+    out["sup"] = float(sw @ focal_bce_from_logits(z, y, focal_gamma))
+    if not (with_grad and sup_grad):
+        return out
+    g = sw * focal_bce_grad_logits(z, y, focal_gamma)
+    Y_L = Y[:, L]
+    C_L = C[:, L]
+    if aggregator_input == "reconstruction":
+        # u_i = w for every column: one right-hand side, broadcast.
+        U = None
+        rhs = np.repeat((X @ w)[:, None], L.size, axis=1)
+    else:
+        U = aggregator_input_jacobian(w, R_labeled, aggregator_input)
+        rhs = X @ U
+    # Adjoint: q_i = A_i^-1 X u_i for the labeled columns (A_i symmetric).
+    Q = batched_solve(X, C_L, rhs, lambda_reg, chunk_size=chunk_size, **solver_options)
+    Qg = Q * g
+    direct = np.outer(Y_L @ g, w) if U is None else (Y_L * g) @ U.T
+    out["gXs"] = direct + Qg @ E[:, L].T - Y_L @ (C_L * (X.T @ Qg)).T
+    out["gw"] = Z_L @ g
+    out["gb"] = float(g.sum())
+    return out
+
+
+def combine_terms(
+    t: dict,
+    X: np.ndarray,
+    w: np.ndarray,
+    *,
+    rho: float,
+    lambda_reg: float,
+    aggregator_l2: float,
+    n_observed: int,
+    has_labels: bool,
+    with_grad: bool,
+):
+    """J, its parts and its gradient from the summed :func:`block_terms`."""
+    N = max(n_observed, 1)
+    recon = (t["fit"] + lambda_reg * (float(np.sum(X * X)) + t["ysq"])) / N
+    sup = t["sup"] + 0.5 * aggregator_l2 * float(w @ w) if has_labels else 0.0
+    J = rho * recon + (1.0 - rho) * sup
+    if not with_grad:
+        return J, recon, sup
+    gX = rho * (t["gXr"] + 2.0 * lambda_reg * X) / N
+    gw = np.zeros_like(w)
+    gb = 0.0
+    if has_labels and rho < 1.0:
+        gX = gX + (1.0 - rho) * t["gXs"]
+        gw = (1.0 - rho) * (t["gw"] + aggregator_l2 * w)
+        gb = (1.0 - rho) * t["gb"]
+    return J, recon, sup, gX, gw, gb
+
+
 def varpro_value_and_grad(
     X: np.ndarray, w: np.ndarray, b: float, problem: VarproProblem, *, with_grad: bool = True
 ):
     """J(X, w, b) and its gradient.
 
-    Returns (J, recon, sup, gX (d, m), gw (m,), gb) or (J, recon, sup) without the gradient.
+    Returns (J, recon, sup, gX (d, m), gw, gb) or (J, recon, sup) without the gradient.
     """
     P = problem
-    Y = project(X, P)
-    R_hat = X.T @ Y
-    E = P.C * (P.R0 - R_hat)  # zero off Omega since C is
-    resid = P.R0 - R_hat
-    N = max(P.n_observed, 1)
-    recon = (
-        float(np.sum(E * resid)) + P.lambda_reg * (float(np.sum(X * X)) + float(np.sum(Y * Y)))
-    ) / N
-
-    L = P.labeled_idx
-    sw = P.s / P.s.sum()
-    if L.size:
-        R_hat_L = R_hat[:, L]
-        Z_L = aggregator_features(R_hat_L, P.R_labeled, P.aggregator_input)
-        z = aggregator_logits(Z_L, w, b)
-        sup = float(sw @ focal_bce_from_logits(z, P.y, P.focal_gamma))
-        sup += 0.5 * P.aggregator_l2 * float(w @ w)
-    else:
-        sup = 0.0
-    J = P.rho * recon + (1.0 - P.rho) * sup
-    if not with_grad:
-        return J, recon, sup
-
-    gX = P.rho * (-2.0 * Y @ E.T + 2.0 * P.lambda_reg * X) / N
-    gw = np.zeros_like(w)
-    gb = 0.0
-    if L.size and P.rho < 1.0:
-        g = sw * focal_bce_grad_logits(z, P.y, P.focal_gamma)
-        Y_L = Y[:, L]
-        C_L = P.C[:, L]
-        if P.aggregator_input == "reconstruction":
-            # u_i = w for every column: one right-hand side, broadcast.
-            U = None
-            rhs = np.repeat((X @ w)[:, None], L.size, axis=1)
-        else:
-            U = aggregator_input_jacobian(w, P.R_labeled, P.aggregator_input)
-            rhs = X @ U
-        # Adjoint: q_i = A_i^-1 X u_i for the labeled columns (A_i symmetric).
-        Q = batched_solve(X, C_L, rhs, P.lambda_reg, chunk_size=P.chunk_size)
-        Qg = Q * g
-        direct = np.outer(Y_L @ g, w) if U is None else (Y_L * g) @ U.T
-        gX_sup = direct + Qg @ E[:, L].T - Y_L @ (C_L * (X.T @ Qg)).T
-        gX += (1.0 - P.rho) * gX_sup
-        gw = (1.0 - P.rho) * (Z_L @ g + P.aggregator_l2 * w)
-        gb = (1.0 - P.rho) * float(g.sum())
-    return J, recon, sup, gX, gw, gb
+    has_labels = P.labeled_idx.size > 0
+    t = block_terms(
+        X,
+        w,
+        b,
+        P.R0,
+        P.C,
+        P.labeled_idx,
+        P.y,
+        P.s / P.s.sum() if has_labels else P.s,
+        P.R_labeled,
+        lambda_reg=P.lambda_reg,
+        focal_gamma=P.focal_gamma,
+        aggregator_input=P.aggregator_input,
+        with_grad=with_grad,
+        sup_grad=P.rho < 1.0,
+        chunk_size=P.chunk_size,
+    )
+    return combine_terms(
+        t,
+        X,
+        w,
+        rho=P.rho,
+        lambda_reg=P.lambda_reg,
+        aggregator_l2=P.aggregator_l2,
+        n_observed=P.n_observed,
+        has_labels=has_labels,
+        with_grad=with_grad,
+    )
 
 
 def pack(X, w, b) -> np.ndarray:
