@@ -372,6 +372,7 @@ def main(argv=None) -> None:
         out_path = str(Path(__file__).parent / "results" / "pytorch_vs_als.md")
 
     settings = [(p, mi) for p in pos_rates for mi in missings]
+    rev = _git_rev()  # at the start: the code this process imports
     t_start = time.perf_counter()
     sections = []
     for k, agg_in in enumerate(args.aggregator_input):
@@ -430,7 +431,7 @@ def main(argv=None) -> None:
         f"Command: `{cmd}`  ",
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"total run {total / 60:.1f} min  ",
-        f"Code: commit {_git_rev()}  ",
+        f"Code: commit {rev} at the start of the run  ",
         f"Machine: {platform.machine()}, {platform.python_version()}, "
         f"torch threads = BLAS threads = {args.threads} (2 shared cores; timings are noisy)",
         "",
