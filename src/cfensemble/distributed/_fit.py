@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy.optimize import minimize
 
 from cfensemble.aggregators import fit_weighted_logistic
 from cfensemble.confidence import label_aware, label_aware_strength
@@ -22,7 +21,7 @@ from cfensemble.objective import (
     mean_logits,
     supervised_loss,
 )
-from cfensemble.optimization._varpro import pack, unpack
+from cfensemble.optimization._varpro import minimize_projected
 
 from ._backend import DaskBackend
 
@@ -59,10 +58,6 @@ def _objective(trainer, data, fit, ysq, X, Y_L, y, s, w, b) -> ObjectiveValue:
         )
     rho = trainer.rho
     return ObjectiveValue(rho * recon + (1.0 - rho) * sup, recon, sup)
-
-
-def _tol(trainer):
-    return getattr(trainer, "_tol", trainer.tol)
 
 
 def _backend(trainer, data, C, Ct, s):
@@ -108,9 +103,7 @@ def fit_als(trainer, data, C, X, Y, lab, y, s) -> None:
             trainer._record(it, _objective(trainer, data, fit, ysq, X, Y_L, y, s, w, b))
             surrogate = fit_t + lam * (float(np.sum(X * X)) + ysq)
             trainer.n_iter_ = it
-            if np.isfinite(prev) and abs(prev - surrogate) <= _tol(trainer) * max(
-                abs(prev), 1e-300
-            ):
+            if np.isfinite(prev) and abs(prev - surrogate) <= trainer._tol * max(abs(prev), 1e-300):
                 trainer.converged_ = True
                 break
             prev = surrogate
@@ -140,51 +133,20 @@ def fit_varpro(trainer, data, C, X, Y, lab, y, s) -> None:
             "n_observed": int(data.observed.sum()),
             "n_labeled": int(lab.size),
         }
-        d, m = X.shape
-        cache: dict = {}
-
-        def fun(theta):
-            Xt, wt, bt = unpack(theta, d, m)
-            J, recon, sup, gX, gw, gb = be.varpro_value_and_grad(Xt, wt, bt, cfg)
-            cache["last"] = (theta.copy(), ObjectiveValue(J, recon, sup))
-            return J, pack(gX, gw, gb)
-
-        it = [0]
-
-        def callback(intermediate_result):
-            it[0] += 1
-            theta = intermediate_result.x
-            last = cache.get("last")
-            if last is not None and np.array_equal(last[0], theta):
-                value = last[1]
-            else:
-                Xt, wt, bt = unpack(theta, d, m)
-                value = ObjectiveValue(*be.varpro_value_and_grad(Xt, wt, bt, cfg, with_grad=False))
-            trainer._record(it[0], value)
-
-        res = minimize(
-            fun,
-            pack(X, w, b),
-            jac=True,
-            method="L-BFGS-B",
-            callback=callback,
-            options={
-                "maxiter": trainer.max_iter,
-                "ftol": _tol(trainer),
-                "gtol": trainer.gtol,
-                "maxcor": 20,
-            },
+        X, w, b, res = minimize_projected(
+            lambda X, w, b, with_grad: be.varpro_value_and_grad(X, w, b, cfg, with_grad=with_grad),
+            X,
+            w,
+            b,
+            max_iter=trainer.max_iter,
+            ftol=trainer._tol,
+            gtol=trainer.gtol,
+            record=trainer._record,
         )
-        X, w, b = unpack(res.x, d, m)
         be.update_instances(X, lam, label_aware=False)
         if trainer.rho == 1.0:
             w, b = _aggregator(trainer, data, X, be.labeled_Y(), y, s, w, b)
-        trainer.X_, trainer.Y_, trainer.w_, trainer.b_ = X.copy(), be.gather_Y(), w.copy(), b
+        trainer.X_, trainer.Y_, trainer.w_, trainer.b_ = X, be.gather_Y(), w, b
     finally:
         be.close()
-    trainer.n_iter_ = int(res.nit)
-    trainer.converged_ = res.status == 0
-    trainer.optimizer_message_ = str(res.message)
-    logger.debug("varpro (dask): %s after %d iterations", res.message, res.nit)
-    if res.status == 1:
-        trainer._warn_not_converged()
+    trainer._finish_lbfgs(res)

@@ -6,7 +6,6 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from cfensemble._validation import check_option, check_scalar
@@ -28,7 +27,11 @@ from cfensemble.optimization._als import (
     weighted_sq_error,
 )
 from cfensemble.optimization._base import BaseCFTrainer, logger
-from cfensemble.optimization._varpro import VarproProblem, pack, unpack, varpro_value_and_grad
+from cfensemble.optimization._varpro import (
+    VarproProblem,
+    minimize_projected,
+    varpro_value_and_grad,
+)
 
 SOLVERS = ("als", "varpro")
 BACKENDS = ("numpy", "dask")
@@ -332,42 +335,25 @@ class CFEnsembleTrainer(BaseCFTrainer):
             Y = update_instances(X, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
         w, b = self._fit_aggregator(data, X, Y, y, s, self.w_, self.b_)
         problem = self._varpro_problem(data, C, lab, y, s)
-        d, m = X.shape
-        cache: dict = {}
-
-        def fun(theta):
-            Xt, wt, bt = unpack(theta, d, m)
-            J, recon, sup, gX, gw, gb = varpro_value_and_grad(Xt, wt, bt, problem)
-            cache["last"] = (theta.copy(), ObjectiveValue(J, recon, sup))
-            return J, pack(gX, gw, gb)
-
-        it = [0]
-
-        def callback(intermediate_result):
-            it[0] += 1
-            theta = intermediate_result.x
-            last = cache.get("last")
-            if last is not None and np.array_equal(last[0], theta):
-                value = last[1]
-            else:
-                Xt, wt, bt = unpack(theta, d, m)
-                value = ObjectiveValue(*varpro_value_and_grad(Xt, wt, bt, problem, with_grad=False))
-            self._record(it[0], value)
-
-        res = minimize(
-            fun,
-            pack(X, w, b),
-            jac=True,
-            method="L-BFGS-B",
-            callback=callback,
-            options={"maxiter": self.max_iter, "ftol": self._tol, "gtol": self.gtol, "maxcor": 20},
+        X, w, b, res = minimize_projected(
+            lambda X, w, b, with_grad: varpro_value_and_grad(X, w, b, problem, with_grad=with_grad),
+            X,
+            w,
+            b,
+            max_iter=self.max_iter,
+            ftol=self._tol,
+            gtol=self.gtol,
+            record=self._record,
         )
-        X, w, b = unpack(res.x, d, m)
         Y = update_instances(X, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
         if self.rho == 1.0:
             # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
             w, b = self._fit_aggregator(data, X, Y, y, s, w, b)
-        self.X_, self.Y_, self.w_, self.b_ = X.copy(), Y, w.copy(), b
+        self.X_, self.Y_, self.w_, self.b_ = X, Y, w, b
+        self._finish_lbfgs(res)
+
+    def _finish_lbfgs(self, res) -> None:
+        """Store L-BFGS's outcome; warn when it stopped at max_iter."""
         self.n_iter_ = int(res.nit)
         self.converged_ = res.status == 0
         self.optimizer_message_ = str(res.message)

@@ -29,8 +29,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy.optimize import minimize
 
 from cfensemble.objective import (
+    ObjectiveValue,
     aggregator_features,
     aggregator_input_jacobian,
     aggregator_logits,
@@ -218,3 +220,50 @@ def unpack(theta, d, m):
     X = theta[: d * m].reshape(d, m)
     w = theta[d * m : -1]  # m weights, or 2m when the aggregator sees both inputs
     return X, w, float(theta[-1])
+
+
+def minimize_projected(value_and_grad, X, w, b, *, max_iter, ftol, gtol, record):
+    """L-BFGS over (X, w, b) on a projected objective; shared by every varpro backend.
+
+    Parameters
+    ----------
+    value_and_grad : callable (X, w, b, with_grad) -> (J, recon, sup[, gX, gw, gb])
+    X : ndarray of shape (d, m);  w : ndarray;  b : float, the starting point
+    max_iter, ftol, gtol : L-BFGS-B's maxiter, ftol (relative change of J), gtol
+    record : callable (iteration, ObjectiveValue), called after every iteration
+
+    Returns
+    -------
+    X, w, b at the end, and scipy's OptimizeResult
+    """
+    d, m = X.shape
+    cache: dict = {}
+
+    def fun(theta):
+        Xt, wt, bt = unpack(theta, d, m)
+        J, recon, sup, gX, gw, gb = value_and_grad(Xt, wt, bt, True)
+        cache["last"] = (theta.copy(), ObjectiveValue(J, recon, sup))
+        return J, pack(gX, gw, gb)
+
+    iteration = [0]
+
+    def callback(intermediate_result):
+        iteration[0] += 1
+        theta = intermediate_result.x
+        last = cache.get("last")
+        if last is not None and np.array_equal(last[0], theta):
+            value = last[1]  # L-BFGS accepted the point it evaluated last
+        else:
+            value = ObjectiveValue(*value_and_grad(*unpack(theta, d, m), False))
+        record(iteration[0], value)
+
+    res = minimize(
+        fun,
+        pack(X, w, b),
+        jac=True,
+        method="L-BFGS-B",
+        callback=callback,
+        options={"maxiter": max_iter, "ftol": ftol, "gtol": gtol, "maxcor": 20},
+    )
+    X, w, b = unpack(res.x, d, m)
+    return X.copy(), w.copy(), b, res
