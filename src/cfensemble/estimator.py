@@ -87,12 +87,13 @@ def default_estimators(random_state=None) -> list[tuple[str, BaseEstimator]]:
             make_pipeline(
                 StandardScaler(),
                 # lbfgs: converges in a fraction of adam's time on the small data sets
-                # the pool is meant for, without a ConvergenceWarning per fold.
+                # the pool is meant for. It needed 819 iterations on breast cancer and
+                # 1,140 on Pima (0.4-0.6 s): 500 left a ConvergenceWarning per fold.
                 MLPClassifier(
                     hidden_layer_sizes=(32,),
                     solver="lbfgs",
                     alpha=1e-1,
-                    max_iter=500,
+                    max_iter=2000,
                     random_state=seeds[4],
                 ),
             ),
@@ -283,7 +284,7 @@ def make_trainer(
     lambda_reg: float = 0.01,
     confidence="uniform",
     max_iter: int = 100,
-    aggregator_input: str = "reconstruction",
+    aggregator_input: str = "filled",
     aggregator_l2: float = 1e-3,
     use_class_weights: bool = True,
     trainer_params: dict | None = None,
@@ -501,9 +502,13 @@ class CFEnsembleClassifier(_PoolClassifier):
         over 90 folds: +0.005 and +0.009 PR-AUC, p ~ 0.04).
     max_iter : int, default=100
         ALS sweeps, L-BFGS iterations (varpro) or epochs (pytorch).
-    aggregator_input : {'reconstruction', 'filled', 'both'}, default='reconstruction'
-        What the aggregator sees: R_hat, the observed predictions with missing cells filled
-        from R_hat, or both side by side (see ``CFEnsembleTrainer``).
+    aggregator_input : {'filled', 'reconstruction', 'both'}, default='filled'
+        What the aggregator sees: the observed predictions with missing cells filled from
+        R_hat, R_hat alone, or both side by side (see ``CFEnsembleTrainer``, whose default
+        this matches). Real-data benchmark, ALS, paired over 180 folds: 'filled' against
+        R_hat alone -0.0025 (p=0.41) on complete R, where it equals stacking exactly, and
+        +0.0002 (p=0.12) with 30% missing cells, where it beats stacking by +0.011
+        (p=0.011); on the synthetic benchmark it beats R_hat alone by ~0.04 PR-AUC.
     aggregator_l2 : float, default=1e-3
     use_class_weights : bool, default=True
     trainer_params : dict, optional
@@ -536,7 +541,7 @@ class CFEnsembleClassifier(_PoolClassifier):
         lambda_reg=0.01,
         confidence="uniform",
         max_iter=100,
-        aggregator_input="reconstruction",
+        aggregator_input="filled",
         aggregator_l2=1e-3,
         use_class_weights=True,
         trainer_params=None,
