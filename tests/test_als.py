@@ -217,3 +217,9 @@ def test_predict_errors(small_ensemble):
         tr.predict(np.full((3, 4), 0.5))
     with pytest.raises(ValueError, match=r"R_new must hold probabilities in \[0, 1\]"):
         tr.predict(np.full((8, 4), 2.0))
+
+
+def test_warnings_point_at_the_callers_line(small_ensemble):
+    with pytest.warns(ConvergenceWarning) as record:
+        CFEnsembleTrainer(8, latent_dim=2, max_iter=1).fit(small_ensemble.data)
+    assert record[0].filename == __file__

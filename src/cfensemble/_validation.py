@@ -7,8 +7,27 @@ user knows what to change.
 from __future__ import annotations
 
 import numbers
+import os
+import sys
+import warnings
 
 import numpy as np
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_external(message: str, category: type[Warning] = UserWarning) -> None:
+    """warnings.warn pointed at the first frame outside cfensemble (the user's call).
+
+    A fixed stacklevel breaks whenever the call path inside the package changes (fit ->
+    _fit -> _fit_als -> ...); this walks out of the package instead.
+    """
+    level = 2  # the caller of warn_external
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def _describe(value) -> str:

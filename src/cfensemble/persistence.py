@@ -24,10 +24,11 @@ import logging
 import numbers
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
+
+from cfensemble._validation import warn_external
 
 logger = logging.getLogger("cfensemble")
 
@@ -102,11 +103,9 @@ def _params_for_file(trainer) -> dict:
     for name, value in params.items():
         if name == "callback":
             if value is not None:
-                warnings.warn(
+                warn_external(
                     "the trainer's callback is a Python function and cannot be stored in a "
-                    "model file; the loaded trainer has callback=None",
-                    UserWarning,
-                    stacklevel=4,
+                    "model file; the loaded trainer has callback=None"
                 )
             out[name] = None
             continue

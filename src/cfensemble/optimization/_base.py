@@ -20,6 +20,7 @@ from cfensemble._validation import (
     check_option,
     check_probability_matrix,
     check_scalar,
+    warn_external,
 )
 from cfensemble.aggregators import predict_mean, predict_weighted
 from cfensemble.confidence import Confidence
@@ -116,14 +117,10 @@ class BaseCFTrainer:
 
     def _warn_full_rank(self) -> None:
         if self.latent_dim >= self.n_classifiers:
-            import warnings
-
-            warnings.warn(
+            warn_external(
                 f"latent_dim={self.latent_dim} >= n_classifiers={self.n_classifiers}: the "
                 "factorization is full rank and can reproduce R exactly, so it does not "
-                "denoise; choose latent_dim < n_classifiers for a low-rank model",
-                UserWarning,
-                stacklevel=3,
+                "denoise; choose latent_dim < n_classifiers for a low-rank model"
             )
 
     # ------------------------------------------------------------------ fitting

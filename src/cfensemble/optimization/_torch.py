@@ -33,12 +33,11 @@ trainer without it raises an ImportError that names the ``cfensemble[torch]`` ex
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble._validation import check_option, check_scalar
+from cfensemble._validation import check_option, check_scalar, warn_external
 from cfensemble.data import EnsembleData
 from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
 from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, update_instances
@@ -315,20 +314,16 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
 
     def _warn_formulation(self) -> None:
         if self.rho == 0.0 and self.formulation == "free":
-            warnings.warn(
+            warn_external(
                 "rho=0 with formulation='free': only the supervised term acts, so the "
                 "unlabeled columns' factors get no gradient and keep their random "
                 "initial values; use rho > 0 or formulation='projected'",
-                UserWarning,
-                stacklevel=4,
             )
         elif self.rho == 0.0 and self.formulation == "detached":
-            warnings.warn(
+            warn_external(
                 "rho=0 with formulation='detached': the instance factors are moved by the "
                 "reconstruction term alone, which rho=0 switches off, so every y_i keeps its "
                 "random initial value; use rho > 0 or formulation='projected'",
-                UserWarning,
-                stacklevel=4,
             )
 
     # ------------------------------------------------------------------ fitting
@@ -444,9 +439,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
             self.converged_,
         )
         if not self.converged_:
-            warnings.warn(
+            warn_external(
                 f"PyTorch trainer ran max_epochs={self.max_epochs} without early stopping "
                 f"(patience={self.patience}, min_delta={self.min_delta}); raise max_epochs or lr",
                 ConvergenceWarning,
-                stacklevel=3,
             )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble._validation import check_option, check_scalar
+from cfensemble._validation import check_option, check_scalar, warn_external
 from cfensemble.aggregators import fit_weighted_logistic
 from cfensemble.confidence import label_aware, label_aware_strength
 from cfensemble.data import EnsembleData
@@ -269,11 +268,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
         return 1e-3 if self.solver == "als" else 1e-6
 
     def _warn_not_converged(self) -> None:
-        warnings.warn(
+        warn_external(
             f"{self.solver} did not converge in max_iter={self.max_iter} iterations "
             f"(tol={self._tol}); raise max_iter or tol",
             ConvergenceWarning,
-            stacklevel=4,
         )
 
     # ------------------------------------------------------------------ ALS
