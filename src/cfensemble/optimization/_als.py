@@ -88,6 +88,52 @@ def _tri_products(F: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- numba
+def _lanes_cholesky_solve(A, b, d):  # pragma: no cover - compiled
+    """Solve BL systems at once, in place: A (d(d+1)/2, BL) packed lower triangles, b (d, BL).
+
+    Right-looking Cholesky A = L L^T on the packed lower triangle, then L u = b and
+    L^T z = u; the lane (system) index is innermost so the loops vectorize across systems.
+    """
+    BL = A.shape[1]
+    for jj in range(d):
+        djj = A[jj * (jj + 1) // 2 + jj]
+        for l in range(BL):
+            djj[l] = np.sqrt(djj[l])
+        for p in range(jj + 1, d):
+            apj = A[p * (p + 1) // 2 + jj]
+            for l in range(BL):
+                apj[l] /= djj[l]
+        for p in range(jj + 1, d):
+            apj = A[p * (p + 1) // 2 + jj]
+            base = p * (p + 1) // 2
+            for q in range(jj + 1, p + 1):
+                apq = A[base + q]
+                aqj = A[q * (q + 1) // 2 + jj]
+                for l in range(BL):
+                    apq[l] -= apj[l] * aqj[l]
+    for p in range(d):
+        bp = b[p]
+        base = p * (p + 1) // 2
+        for kk in range(p):
+            apk = A[base + kk]
+            bk = b[kk]
+            for l in range(BL):
+                bp[l] -= apk[l] * bk[l]
+        dp = A[base + p]
+        for l in range(BL):
+            bp[l] /= dp[l]
+    for p in range(d - 1, -1, -1):
+        bp = b[p]
+        for kk in range(p + 1, d):
+            akp = A[kk * (kk + 1) // 2 + p]
+            bk = b[kk]
+            for l in range(BL):
+                bp[l] -= akp[l] * bk[l]
+        dp = A[p * (p + 1) // 2 + p]
+        for l in range(BL):
+            bp[l] /= dp[l]
+
+
 def _fused_block_solve(G, W, B, Ft, T, lam, Z, start, stop):  # pragma: no cover - compiled
     """Systems start..stop-1: Gram from G and W[:, j], + lam I, Cholesky, two sweeps.
 
@@ -142,45 +188,7 @@ def _fused_block_solve(G, W, B, Ft, T, lam, Z, start, stop):  # pragma: no cover
                     bp = b[p]
                     for l in range(nl):
                         bp[l] += f * wt[l]
-        # Right-looking Cholesky A = L L^T, in place on the packed lower triangle.
-        for jj in range(d):
-            djj = A[jj * (jj + 1) // 2 + jj]
-            for l in range(BL):
-                djj[l] = np.sqrt(djj[l])
-            for p in range(jj + 1, d):
-                apj = A[p * (p + 1) // 2 + jj]
-                for l in range(BL):
-                    apj[l] /= djj[l]
-            for p in range(jj + 1, d):
-                apj = A[p * (p + 1) // 2 + jj]
-                base = p * (p + 1) // 2
-                for q in range(jj + 1, p + 1):
-                    apq = A[base + q]
-                    aqj = A[q * (q + 1) // 2 + jj]
-                    for l in range(BL):
-                        apq[l] -= apj[l] * aqj[l]
-        # L u = b, then L^T z = u.
-        for p in range(d):
-            bp = b[p]
-            base = p * (p + 1) // 2
-            for kk in range(p):
-                apk = A[base + kk]
-                bk = b[kk]
-                for l in range(BL):
-                    bp[l] -= apk[l] * bk[l]
-            dp = A[base + p]
-            for l in range(BL):
-                bp[l] /= dp[l]
-        for p in range(d - 1, -1, -1):
-            bp = b[p]
-            for kk in range(p + 1, d):
-                akp = A[kk * (kk + 1) // 2 + p]
-                bk = b[kk]
-                for l in range(BL):
-                    bp[l] -= akp[l] * bk[l]
-            dp = A[p * (p + 1) // 2 + p]
-            for l in range(BL):
-                bp[l] /= dp[l]
+        _lanes_cholesky_solve(A, b, d)
         for p in range(d):
             zp = Z[p, j0 : j0 + nl]
             bp = b[p]
@@ -274,44 +282,7 @@ def _dual_block_solve(M, F, W, T, lam, Z, start, stop):  # pragma: no cover - co
             a = A[p * (p + 1) // 2 + p]
             for l in range(BL):
                 a[l] += lam
-        # Right-looking Cholesky on the packed lower triangle, then two sweeps.
-        for jj in range(k):
-            djj = A[jj * (jj + 1) // 2 + jj]
-            for l in range(BL):
-                djj[l] = np.sqrt(djj[l])
-            for p in range(jj + 1, k):
-                apj = A[p * (p + 1) // 2 + jj]
-                for l in range(BL):
-                    apj[l] /= djj[l]
-            for p in range(jj + 1, k):
-                apj = A[p * (p + 1) // 2 + jj]
-                base = p * (p + 1) // 2
-                for q in range(jj + 1, p + 1):
-                    apq = A[base + q]
-                    aqj = A[q * (q + 1) // 2 + jj]
-                    for l in range(BL):
-                        apq[l] -= apj[l] * aqj[l]
-        for p in range(k):
-            bp = b[p]
-            base = p * (p + 1) // 2
-            for kk in range(p):
-                apk = A[base + kk]
-                bk = b[kk]
-                for l in range(BL):
-                    bp[l] -= apk[l] * bk[l]
-            dp = A[base + p]
-            for l in range(BL):
-                bp[l] /= dp[l]
-        for p in range(k - 1, -1, -1):
-            bp = b[p]
-            for kk in range(p + 1, k):
-                akp = A[kk * (kk + 1) // 2 + p]
-                bk = b[kk]
-                for l in range(BL):
-                    bp[l] -= akp[l] * bk[l]
-            dp = A[p * (p + 1) // 2 + p]
-            for l in range(BL):
-                bp[l] /= dp[l]
+        _lanes_cholesky_solve(A, b, k)
         # y_j = F (s o t)
         for u in range(k):
             bu = b[u]
@@ -344,6 +315,11 @@ def _numba_kernel(required: bool):
                 logger.debug("numba not installed: ALS kernels use the NumPy/LAPACK path")
             else:
                 jit = numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+                # The kernels call this by its module-global name: it must be compiled
+                # (and bound there) before they are.
+                global _lanes_cholesky_solve
+                if not hasattr(_lanes_cholesky_solve, "py_func"):
+                    _lanes_cholesky_solve = jit(_lanes_cholesky_solve)
                 # reassoc lets LLVM vectorize the long-axis dot products (3x here); no
                 # nnan/ninf assumptions, so non-finite inputs still propagate.
                 jit_sum = numba.njit(
