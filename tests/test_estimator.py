@@ -13,7 +13,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from cfensemble import CFEnsembleClassifier
 from cfensemble.baselines import PoolBaselineClassifier
@@ -23,13 +22,6 @@ from cfensemble.estimator import (
     out_of_fold_predictions,
     resolve_latent_dim,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # BLAS/OpenMP threads spinning on a shared 2-core machine make tiny fits 2-4x slower.
-    with threadpool_limits(1):
-        yield
 
 
 def tiny_pool():
