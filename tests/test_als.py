@@ -56,7 +56,7 @@ def _fit(data, **kw):
         return CFEnsembleTrainer(**params).fit(data)
 
 
-def test_seed_api(small_ensemble):
+def test_original_api_by_keyword(small_ensemble):
     s = small_ensemble
     m = s.R.shape[0]
     with pytest.warns(UserWarning, match="full rank"):
@@ -191,9 +191,10 @@ def test_deterministic(small_ensemble):
         ({"callback": 3}, TypeError, "callback must be callable"),
     ],
 )
-def test_bad_parameters(kwargs, exc, match):
+def test_bad_parameters(kwargs, exc, match, small_ensemble):
+    tr = CFEnsembleTrainer(n_classifiers=8, **kwargs)  # stores, checks nothing (scikit-learn)
     with pytest.raises(exc, match=match):
-        CFEnsembleTrainer(n_classifiers=8, **kwargs)
+        tr.fit(small_ensemble.data)
 
 
 def test_bad_data(small_ensemble):

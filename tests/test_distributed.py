@@ -92,6 +92,6 @@ def test_backend_accepts_dask_arrays(data, client):
 
 def test_dask_option_errors():
     with pytest.raises(ValueError, match="backend"):
-        CFEnsembleTrainer(n_classifiers=3, backend="spark")
+        CFEnsembleTrainer(n_classifiers=3, backend="spark")._validate_params()
     with pytest.raises(ValueError, match="backend='dask' supports"):
-        CFEnsembleTrainer(n_classifiers=3, backend="dask", linear_solver="cg")
+        CFEnsembleTrainer(n_classifiers=3, backend="dask", linear_solver="cg")._validate_params()

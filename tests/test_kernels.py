@@ -161,7 +161,7 @@ def test_option_errors(monkeypatch):
     with pytest.raises(ImportError, match=r"cfensemble\[fast\]"):
         update_instances(X, R0, C, 0.1, kernel="numba")
     with pytest.raises(ValueError, match="needs exact float64 solves"):
-        CFEnsembleTrainer(n_classifiers=3, solver="varpro", linear_solver="cg")
+        CFEnsembleTrainer(n_classifiers=3, solver="varpro", linear_solver="cg")._validate_params()
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -82,7 +82,7 @@ def _trainers():
     def torch_trainer():
         from cfensemble.optimization import CFEnsemblePyTorchTrainer
 
-        return CFEnsemblePyTorchTrainer(M, latent_dim=2, max_epochs=5, random_state=0)
+        return CFEnsemblePyTorchTrainer(M, latent_dim=2, max_iter=5, random_state=0)
 
     out.append(
         pytest.param(
@@ -274,7 +274,13 @@ def _rewrite(raw, tmp_path, edit_meta=None, edit_arrays=None):
         (lambda m: m.update(format_version=0), None, "format version 0"),
         (lambda m: m.update(format="other"), None, "does not declare format"),
         (lambda m: m.update({"class": "os.system"}), None, "unknown class 'os.system'"),
-        (lambda m: m["params"].update(latent_dim=-1), None, "parameters do not build"),
+        (
+                lambda m: m["params"].update(latent_dim=-1),
+                None,
+                # Trainers check parameters in fit/_validate_params, not in __init__: a
+                # loader that calls _validate_params says the first, the shape check the second.
+                r"parameters do not build|expected \(-1, ",
+            ),
         (lambda m: m["confidence"].update(strategy="nope"), None, "confidence entry"),
         (None, lambda a: a.update(w_=a["w_"] + 1.0), "'w_' fails its checksum"),
         (None, lambda a: a.pop("Y_"), "array list does not match"),

@@ -263,7 +263,7 @@ def test_loss_decreases_with_each_optimizer(mid, optimizer, lr, formulation):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         tr = _trainer(
-            optimizer=optimizer, lr=lr, max_epochs=60, formulation=formulation, patience=100
+            optimizer=optimizer, lr=lr, max_iter=60, formulation=formulation, patience=100
         ).fit(mid.data)
     h = tr.history_["combined"]
     assert len(h) == 60 == tr.n_iter_
@@ -277,7 +277,7 @@ def test_loss_decreases_with_each_optimizer(mid, optimizer, lr, formulation):
 def test_fitted_state_numpy_float64_and_interface(mid):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        tr = _trainer(max_epochs=30, lr=0.05)
+        tr = _trainer(max_iter=30, lr=0.05)
         assert tr.fit(mid.data) is tr
     m, n = mid.R.shape
     for name, shape in [("X_", (3, m)), ("Y_", (3, n)), ("w_", (m,))]:
@@ -302,7 +302,7 @@ def test_same_initial_factors_as_als(mid):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         # One epoch keeps the parameters it was evaluated at: the initial ones.
-        tr = _trainer(formulation="free", max_epochs=1, random_state=7, dtype="float64")
+        tr = _trainer(formulation="free", max_iter=1, random_state=7, dtype="float64")
         tr.fit(mid.data)
     np.testing.assert_array_equal(tr.X_, X0)
     np.testing.assert_array_equal(tr.Y_, Y0)
@@ -320,11 +320,11 @@ def test_same_initial_factors_as_als(mid):
 def test_early_stopping_stops_and_max_epochs_warns(mid):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        tr = _trainer(lr=0.1, max_epochs=5000, patience=5, min_delta=1e-4).fit(mid.data)
+        tr = _trainer(lr=0.1, max_iter=5000, patience=5, min_delta=1e-4).fit(mid.data)
     assert tr.converged_ and tr.n_iter_ < 5000
     assert tr.best_epoch_ == tr.n_iter_ - 5
-    with pytest.warns(ConvergenceWarning, match="max_epochs=5"):
-        tr = _trainer(max_epochs=5).fit(mid.data)
+    with pytest.warns(ConvergenceWarning, match="max_iter=5"):
+        tr = _trainer(max_iter=5).fit(mid.data)
     assert not tr.converged_ and tr.n_iter_ == 5
 
 
@@ -333,7 +333,7 @@ def test_focal_gamma_changes_the_fit(mid):
     for gamma in (0.0, 2.0):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fits.append(_trainer(focal_gamma=gamma, max_epochs=40, lr=0.05).fit(mid.data))
+            fits.append(_trainer(focal_gamma=gamma, max_iter=40, lr=0.05).fit(mid.data))
     assert not np.allclose(fits[0].w_, fits[1].w_, rtol=1e-3)
     assert not np.allclose(fits[0].predict(), fits[1].predict(), rtol=1e-3)
 
@@ -344,8 +344,8 @@ def test_user_confidence_is_used(mid):
     data = EnsembleData(mid.R, mid.labels, C=C)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a = _trainer(max_epochs=20, lr=0.05).fit(data)
-        b = _trainer(max_epochs=20, lr=0.05).fit(mid.data)
+        a = _trainer(max_iter=20, lr=0.05).fit(data)
+        b = _trainer(max_iter=20, lr=0.05).fit(mid.data)
     np.testing.assert_array_equal(a.C_, data.C)
     assert not np.allclose(a.X_, b.X_)
 
@@ -355,7 +355,7 @@ def test_confidence_strategies_are_used(mid, strategy):
     d = mid.data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        tr = _trainer(confidence=strategy, max_epochs=3, dtype="float64").fit(d)
+        tr = _trainer(confidence=strategy, max_iter=3, dtype="float64").fit(d)
     np.testing.assert_array_equal(
         tr.C_, Confidence(strategy).fit_transform(d.R, d.observed, d.labels)
     )
@@ -385,7 +385,7 @@ def test_mean_aggregator_and_float32_float64_agree(mid, formulation):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             tr = _trainer(
-                formulation=formulation, aggregator="mean", max_epochs=20, lr=0.05, dtype=dtype
+                formulation=formulation, aggregator="mean", max_iter=20, lr=0.05, dtype=dtype
             ).fit(mid.data)
         hs.append(np.array(tr.history_["combined"]))
         assert np.all(tr.w_ == 0.0)
@@ -396,11 +396,11 @@ def test_rho_zero_free_warns(mid):
     with pytest.warns(UserWarning, match="unlabeled columns' factors get no gradient"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            tr = _trainer(formulation="free", rho=0.0, max_epochs=5, dtype="float64")
+            tr = _trainer(formulation="free", rho=0.0, max_iter=5, dtype="float64")
             tr.fit(mid.data)
     X0, Y0 = init_factors(check_random_state(0), 3, *mid.R.shape)
     # ...and indeed the unlabeled columns never moved.
-    tr2 = _trainer(formulation="free", rho=0.0, max_epochs=5, lr=0.1, dtype="float64", patience=50)
+    tr2 = _trainer(formulation="free", rho=0.0, max_iter=5, lr=0.1, dtype="float64", patience=50)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tr2.fit(mid.data)
@@ -420,7 +420,7 @@ def test_free_formulation_leaks_projected_does_not():
             formulation=formulation,
             aggregator_input="reconstruction",
             lr=0.1,
-            max_epochs=2000,
+            max_iter=2000,
             patience=20,
         ).fit(s.data)
         p = tr.predict()
@@ -448,7 +448,7 @@ def test_varpro_reaches_the_pytorch_projected_objective(missing, agg_in):
         warnings.simplefilter("ignore", ConvergenceWarning)
         vp = CFEnsembleTrainer(8, 3, solver="varpro", aggregator_input=agg_in, random_state=0)
         vp.fit(s.data)
-        pt = _trainer(lr=0.1, max_epochs=1500, dtype="float64", aggregator_input=agg_in)
+        pt = _trainer(lr=0.1, max_iter=1500, dtype="float64", aggregator_input=agg_in)
         pt.fit(s.data)
     J_vp, J_pt = vp.combined_loss(s.data), pt.combined_loss(s.data)
     assert J_vp <= 1.01 * J_pt, (J_vp, J_pt)
@@ -463,8 +463,9 @@ def test_varpro_reaches_the_pytorch_projected_objective(missing, agg_in):
         (dict(dtype="float16"), ValueError, "dtype must be one of"),
         (dict(device="tpu"), ValueError, "device must be one of"),
         (dict(lr=0.0), ValueError, "lr must be > 0"),
+        (dict(max_iter=0), ValueError, "max_iter must be >= 1"),
+        (dict(max_iter=2.5), TypeError, "max_iter must be Integral"),
         (dict(max_epochs=0), ValueError, "max_epochs must be >= 1"),
-        (dict(max_epochs=2.5), TypeError, "max_epochs must be Integral"),
         (dict(patience=0), ValueError, "patience must be >= 1"),
         (dict(min_delta=-1.0), ValueError, "min_delta must be >= 0"),
         (dict(weight_decay=-1.0), ValueError, "weight_decay must be >= 0"),
@@ -473,8 +474,17 @@ def test_varpro_reaches_the_pytorch_projected_objective(missing, agg_in):
     ],
 )
 def test_invalid_parameters(kw, err, match):
+    tr = CFEnsemblePyTorchTrainer(8, **kw)  # stores, checks nothing (scikit-learn)
     with pytest.raises(err, match=match):
-        CFEnsemblePyTorchTrainer(8, **kw)
+        tr._validate_params()
+
+
+def test_max_epochs_is_a_deprecated_alias_of_max_iter(mid):
+    with pytest.warns(FutureWarning, match="max_epochs is deprecated"):
+        old = _trainer(max_epochs=4, patience=100, dtype="float64").fit(mid.data)
+    new = _trainer(max_iter=4, patience=100, dtype="float64").fit(mid.data)
+    assert old.n_iter_ == new.n_iter_ == 4
+    np.testing.assert_array_equal(old.X_, new.X_)
 
 
 def test_not_fitted_and_wrong_data(mid):
@@ -500,7 +510,7 @@ def test_cuda_matches_cpu(mid, formulation):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fits[device] = _trainer(
-                formulation=formulation, device=device, dtype="float64", max_epochs=50, lr=0.05
+                formulation=formulation, device=device, dtype="float64", max_iter=50, lr=0.05
             ).fit(mid.data)
     assert fits["cuda"].device_ == "cuda"
     assert isinstance(fits["cuda"].X_, np.ndarray)
@@ -508,7 +518,7 @@ def test_cuda_matches_cpu(mid, formulation):
         fits["cuda"].history_["combined"], fits["cpu"].history_["combined"], rtol=1e-6
     )
     np.testing.assert_allclose(fits["cuda"].predict(), fits["cpu"].predict(), atol=1e-6)
-    auto = _trainer(device="auto", max_epochs=2)
+    auto = _trainer(device="auto", max_iter=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         assert auto.fit(mid.data).device_ == "cuda"
@@ -527,7 +537,7 @@ def test_cfensemble_imports_without_torch():
         "assert 'torch' not in sys.modules\n"
         "cls = o.CFEnsemblePyTorchTrainer\n"
         "try:\n"
-        "    cls(5)\n"
+        "    cls(5)._validate_params()\n"
         "except ImportError as e:\n"
         "    assert 'cfensemble[torch]' in str(e), e\n"
         "    print('ok')\n"

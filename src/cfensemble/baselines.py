@@ -93,62 +93,76 @@ BASELINES = {
 }
 
 
-def _pool_base():
-    # estimator.py imports nothing from here; importing it lazily keeps this module light.
+def _pool_baseline_class():
+    """Build ``PoolBaselineClassifier`` on first use: importing this module must not import
+    ``cfensemble.estimator`` (which the benchmark and evaluation layers import from here)."""
     from cfensemble.estimator import _PoolClassifier
 
-    return _PoolClassifier
+    class PoolBaselineClassifier(_PoolClassifier):
+        """A baseline of ``BASELINES`` as a scikit-learn classifier over a base pool.
+
+        Builds R exactly as ``CFEnsembleClassifier`` does (same pool, same ``cv``, same column
+        subsets and missing cells), then applies ``method`` instead of CF-Ensemble.
+
+        Parameters
+        ----------
+        estimators : list of (name, estimator) or None
+            None gives ``cfensemble.estimator.default_estimators()``.
+        method : {'mean', 'stacking', 'hgb_stacking', 'best_single'}, default='stacking'
+        cv : int, CV splitter or 'prefit', default=5
+        columns : mapping {estimator name: feature indices or boolean mask}, optional
+        n_jobs : int or None
+        random_state : int, RandomState or None
+
+        Attributes
+        ----------
+        classes_, n_features_in_, estimators_, named_estimators_, R_
+            As in ``CFEnsembleClassifier``.
+        """
+
+        def __init__(
+            self,
+            estimators=None,
+            *,
+            method="stacking",
+            cv=5,
+            columns=None,
+            n_jobs=None,
+            random_state=None,
+        ):
+            self.estimators = estimators
+            self.method = method
+            self.cv = cv
+            self.columns = columns
+            self.n_jobs = n_jobs
+            self.random_state = random_state
+
+        def fit(self, X, y):
+            check_option(self.method, "method", tuple(BASELINES))
+            return super().fit(X, y)
+
+        def _fit_final(self, R, labels) -> None:
+            # Every baseline fits on the labeled columns only; keep those to score new columns.
+            lab = ~np.isnan(labels)
+            self._R_fit, self._labels_fit = R[:, lab], labels[lab]
+
+        def _predict_final(self, R_new) -> np.ndarray:
+            R = np.hstack([self._R_fit, R_new])
+            labels = np.r_[self._labels_fit, np.full(R_new.shape[1], np.nan)]
+            return BASELINES[self.method](R, labels)[self._R_fit.shape[1] :]
+
+    # Picklable under its public name (pickle resolves it through the module __getattr__).
+    PoolBaselineClassifier.__qualname__ = "PoolBaselineClassifier"
+    PoolBaselineClassifier.__module__ = __name__
+    return PoolBaselineClassifier
 
 
-class PoolBaselineClassifier(_pool_base()):
-    """A baseline of ``BASELINES`` as a scikit-learn classifier over a base pool.
+_LAZY: dict = {}
 
-    Builds R exactly as ``CFEnsembleClassifier`` does (same pool, same ``cv``, same column
-    subsets and missing cells), then applies ``method`` instead of CF-Ensemble.
 
-    Parameters
-    ----------
-    estimators : list of (name, estimator) or None
-        None gives ``cfensemble.estimator.default_estimators()``.
-    method : {'mean', 'stacking', 'hgb_stacking', 'best_single'}, default='stacking'
-    cv : int, CV splitter or 'prefit', default=5
-    columns : mapping {estimator name: feature indices or boolean mask}, optional
-    n_jobs : int or None
-    random_state : int, RandomState or None
-
-    Attributes
-    ----------
-    classes_, n_features_in_, estimators_, named_estimators_, R_
-        As in ``CFEnsembleClassifier``.
-    """
-
-    def __init__(
-        self,
-        estimators=None,
-        *,
-        method="stacking",
-        cv=5,
-        columns=None,
-        n_jobs=None,
-        random_state=None,
-    ):
-        self.estimators = estimators
-        self.method = method
-        self.cv = cv
-        self.columns = columns
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-
-    def fit(self, X, y):
-        check_option(self.method, "method", tuple(BASELINES))
-        return super().fit(X, y)
-
-    def _fit_final(self, R, labels) -> None:
-        # Every baseline fits on the labeled columns only; keep those to score new columns.
-        lab = ~np.isnan(labels)
-        self._R_fit, self._labels_fit = R[:, lab], labels[lab]
-
-    def _predict_final(self, R_new) -> np.ndarray:
-        R = np.hstack([self._R_fit, R_new])
-        labels = np.r_[self._labels_fit, np.full(R_new.shape[1], np.nan)]
-        return BASELINES[self.method](R, labels)[self._R_fit.shape[1] :]
+def __getattr__(name):
+    if name == "PoolBaselineClassifier":
+        if name not in _LAZY:
+            _LAZY[name] = _pool_baseline_class()
+        return _LAZY[name]
+    raise AttributeError(f"module 'cfensemble.baselines' has no attribute {name!r}")

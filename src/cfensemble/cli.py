@@ -312,27 +312,23 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 
 def _make_trainer(args, m: int):
-    latent_dim = args.latent_dim if args.latent_dim is not None else max(1, m // 3)
-    common = dict(
-        latent_dim=latent_dim,
+    from cfensemble.factory import make_trainer
+
+    params = dict(
         rho=args.rho,
         lambda_reg=args.lambda_reg,
         confidence=args.confidence,
         random_state=args.seed,
     )
+    if args.max_iter:
+        params["max_iter"] = args.max_iter
     if args.solver == "pytorch":
-        try:
-            from cfensemble.optimization import CFEnsemblePyTorchTrainer
-        except ImportError as exc:
-            raise UserError(f"--solver pytorch: {exc}") from None
-        return CFEnsemblePyTorchTrainer(
-            m, max_epochs=args.max_iter if args.max_iter else 200, device="cpu", **common
-        )
-    from cfensemble.optimization import CFEnsembleTrainer
-
-    return CFEnsembleTrainer(
-        m, solver=args.solver, max_iter=args.max_iter if args.max_iter else 100, **common
-    )
+        params["device"] = "cpu"
+    latent_dim = args.latent_dim if args.latent_dim is not None else "auto"
+    try:
+        return make_trainer(m, solver=args.solver, latent_dim=latent_dim, **params)
+    except ImportError as exc:
+        raise UserError(f"--solver {args.solver}: {exc}") from None
 
 
 def cmd_fit(args) -> int:

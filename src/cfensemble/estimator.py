@@ -21,15 +21,25 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from cfensemble._registry import SOLVERS
 from cfensemble._validation import check_option
 from cfensemble.data import EnsembleData
+from cfensemble.factory import make_trainer, resolve_latent_dim
+
+__all__ = [
+    "CFEnsembleClassifier",
+    "default_estimators",
+    "make_trainer",
+    "out_of_fold_predictions",
+    "resolve_latent_dim",
+]
 
 logger = logging.getLogger("cfensemble")
 
-SOLVERS = ("als", "varpro", "pytorch")
 UNLABELED = -1
 
 
@@ -264,85 +274,44 @@ def out_of_fold_predictions(
     return np.clip(R, 0.0, 1.0)
 
 
-# ---------------------------------------------------------------------------- trainers
-def resolve_latent_dim(latent_dim, n_classifiers: int) -> int:
-    """'auto' -> max(1, m // 3); an int is used as given."""
-    if isinstance(latent_dim, str):
-        check_option(latent_dim, "latent_dim", ("auto",))
-        return max(1, n_classifiers // 3)
-    if not isinstance(latent_dim, numbers.Integral) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be 'auto' or an int >= 1, got {latent_dim!r}")
-    return int(latent_dim)
-
-
-def make_trainer(
-    n_classifiers: int,
-    *,
-    solver: str = "als",
-    latent_dim="auto",
-    rho: float = 0.5,
-    lambda_reg: float = 0.01,
-    confidence="uniform",
-    max_iter: int = 100,
-    aggregator_input: str = "filled",
-    aggregator_l2: float = 1e-3,
-    use_class_weights: bool = True,
-    trainer_params: dict | None = None,
-    random_state=None,
-    verbose: bool = False,
-):
-    """The CF-Ensemble trainer that ``CFEnsembleClassifier`` fits on R.
-
-    ``solver`` 'als' or 'varpro' gives ``CFEnsembleTrainer``; 'pytorch' gives
-    ``CFEnsemblePyTorchTrainer`` (``max_iter`` becomes ``max_epochs``). ``trainer_params``
-    passes any further keyword the trainer accepts. ``aggregator_input`` other than
-    'reconstruction' needs a trainer that has that option.
-    """
-    import inspect
-
-    check_option(solver, "solver", SOLVERS)
-    d = resolve_latent_dim(latent_dim, n_classifiers)
-    params = dict(
-        latent_dim=d,
-        rho=rho,
-        lambda_reg=lambda_reg,
-        confidence=confidence,
-        aggregator_l2=aggregator_l2,
-        use_class_weights=use_class_weights,
-        random_state=random_state,
-        verbose=verbose,
-    )
-    if solver == "pytorch":
-        try:
-            from cfensemble.optimization import CFEnsemblePyTorchTrainer
-        except ImportError as exc:  # torch missing, or the trainer module absent
-            raise ImportError(
-                "solver='pytorch' needs PyTorch: pip install cfensemble[torch]"
-            ) from exc
-        cls = CFEnsemblePyTorchTrainer
-        params["max_epochs"] = max_iter
-    else:
-        from cfensemble.optimization import CFEnsembleTrainer
-
-        cls = CFEnsembleTrainer
-        params.update(solver=solver, max_iter=max_iter)
-    if "aggregator_input" in inspect.signature(cls).parameters:
-        params["aggregator_input"] = aggregator_input
-    elif aggregator_input != "reconstruction":
-        raise ValueError(
-            f"aggregator_input={aggregator_input!r} is not available with solver={solver!r} "
-            "(its trainer only aggregates the reconstruction): use 'reconstruction'"
-        )
-    params.update(trainer_params or {})
-    return cls(n_classifiers, **params)
-
-
 # ---------------------------------------------------------------------------- estimators
-class _PoolClassifier(ClassifierMixin, BaseEstimator):
+class _PoolClassifier(ClassifierMixin, _BaseComposition):
     """What CF-Ensemble and the pooled baselines share: the base pool and R.
+
+    Parameters are nested like ``StackingClassifier``'s: with ``estimators`` given,
+    ``get_params(deep=True)`` lists every base estimator by name and its parameters as
+    ``<name>__<param>``, and ``set_params`` sets them (so a grid search can tune them) or
+    replaces a base estimator by name.
 
     Subclasses implement ``_fit_final(R, labels)`` and ``_predict_final(R_new) -> (k,)``.
     """
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator and, with ``deep``, of its base estimators.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+
+        Returns
+        -------
+        dict
+        """
+        return self._get_params("estimators", deep=deep)
+
+    def set_params(self, **params):
+        """Set parameters, base estimators' ones as ``<name>__<param>``.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self
+        """
+        self._set_params("estimators", **params)
+        return self
 
     def _pool(self):
         if self.estimators is None:
@@ -578,14 +547,14 @@ class CFEnsembleClassifier(_PoolClassifier):
             aggregator_input=self.aggregator_input,
             aggregator_l2=self.aggregator_l2,
             use_class_weights=self.use_class_weights,
-            trainer_params=self.trainer_params,
             random_state=self.random_state,
             verbose=self.verbose,
+            **(self.trainer_params or {}),
         )
 
     def fit(self, X, y):
         # Validate the cheap parameters before the (expensive) base pool is fitted.
-        check_option(self.solver, "solver", SOLVERS)
+        check_option(self.solver, "solver", tuple(SOLVERS))
         if not isinstance(self.latent_dim, str):
             resolve_latent_dim(self.latent_dim, 2)
         return super().fit(X, y)

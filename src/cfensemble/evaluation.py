@@ -24,27 +24,32 @@ from sklearn.base import clone
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.utils import check_random_state
 
+from cfensemble._registry import SOLVERS
 from cfensemble.baselines import BASELINES
 from cfensemble.data import EnsembleData
 from cfensemble.datasets import remove_predictions
 from cfensemble.estimator import (
     _check_estimators,
     default_estimators,
-    make_trainer,
     out_of_fold_predictions,
 )
+from cfensemble.factory import make_trainer
 from cfensemble.metrics import pr_auc
 
 logger = logging.getLogger("cfensemble")
 
-CF_SOLVERS = ("als", "varpro", "pytorch")
+CF_SOLVERS = tuple(SOLVERS)
+#: What ``cf_method`` uses where ``params`` say nothing (CFEnsembleClassifier's defaults).
+CF_DEFAULTS = {"confidence": "uniform", "max_iter": 100}
 
 
 def cf_method(solver: str = "varpro", **params) -> Callable:
     """A method ``(R, labels) -> p (n,)``: a CF trainer fitted on R, transductive predictions.
 
-    ``params`` are those of ``cfensemble.estimator.make_trainer`` (latent_dim, rho, ...).
+    ``params`` are those of ``cfensemble.factory.make_trainer`` (latent_dim, rho, any
+    trainer keyword); :data:`CF_DEFAULTS` fill those not given.
     """
+    params = {**CF_DEFAULTS, **params}
 
     def fit_predict(R, labels):
         trainer = make_trainer(R.shape[0], solver=solver, **params)

@@ -1,6 +1,6 @@
 """The one CF-Ensemble objective, shared by every optimizer, every history and every test.
 
-Notation (DESIGN.md): X is (d, m) classifier factors, Y is (d, n) instance factors,
+Notation (docs/design.md): X is (d, m) classifier factors, Y is (d, n) instance factors,
 R_hat = X^T Y, Omega the observed cells, C >= 0 the confidence (zero off Omega), L the
 labeled instances with labels y_i and class weights s_i, the aggregator (w, b) with
 p_i = sigmoid(w . R_hat[:, i] + b).
@@ -88,12 +88,9 @@ def reconstruction_loss(
     R: np.ndarray, C: np.ndarray, X: np.ndarray, Y: np.ndarray, lambda_reg: float
 ) -> float:
     """L_recon; R (m, n) with NaN for missing, C (m, n), X (d, m), Y (d, n)."""
-    observed = ~np.isnan(R)
-    n_obs = max(int(observed.sum()), 1)
-    E = np.where(observed, np.nan_to_num(R) - X.T @ Y, 0.0)
-    fit = float(np.sum(C * E * E))
-    reg = lambda_reg * (float(np.sum(X * X)) + float(np.sum(Y * Y)))
-    return (fit + reg) / n_obs
+    return cf_objective(
+        R, C, np.full(R.shape[1], np.nan), X, Y, None, 0.0, rho=1.0, lambda_reg=lambda_reg
+    ).recon
 
 
 def supervised_loss(
@@ -165,6 +162,74 @@ def mean_logits(R_hat: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def cf_value(
+    fit: float, sq_norms: float, n_observed: int, sup: float, *, rho: float, lambda_reg: float
+) -> ObjectiveValue:
+    """L_CF from its parts: the one place where the objective is assembled.
+
+    L_recon = (fit + lambda sq_norms) / |Omega| and L_CF = rho L_recon + (1 - rho) L_sup.
+    Every NumPy path and every backend (which only sum ``fit`` and |Y|^2 over their blocks)
+    goes through here; the PyTorch trainer has an autograd twin tested equal.
+
+    Parameters
+    ----------
+    fit : float
+        sum over Omega of c_ui (r_ui - x_u^T y_i)^2.
+    sq_norms : float
+        |X|_F^2 + |Y|_F^2.
+    n_observed : int
+        |Omega| (at least 1 is used).
+    sup : float
+        L_sup (see :func:`supervised_term`); 0 without labels.
+    rho, lambda_reg : float
+
+    Returns
+    -------
+    ObjectiveValue
+    """
+    recon = (fit + lambda_reg * sq_norms) / max(int(n_observed), 1)
+    return ObjectiveValue(rho * recon + (1.0 - rho) * sup, recon, sup)
+
+
+def supervised_term(
+    R_hat_L: np.ndarray,
+    R_L: np.ndarray,
+    y: np.ndarray,
+    s: np.ndarray,
+    w: np.ndarray | None,
+    b: float,
+    *,
+    focal_gamma: float = 0.0,
+    aggregator_l2: float = 0.0,
+    aggregator_input: str = "reconstruction",
+) -> float:
+    """L_sup on the labeled columns.
+
+    Parameters
+    ----------
+    R_hat_L : ndarray of shape (m, n_L)
+        Reconstruction X^T Y_L of the labeled columns.
+    R_L : ndarray of shape (m, n_L)
+        Their predictions, NaN where missing.
+    y, s : ndarray of shape (n_L,)
+        Labels 0/1 and class weights.
+    w : ndarray of shape (m,) (2m under aggregator_input='both') or None
+        None: the mean aggregator (b ignored).
+    b : float
+    focal_gamma, aggregator_l2 : float
+    aggregator_input : {'reconstruction', 'filled', 'both'}
+
+    Returns
+    -------
+    float (0.0 when n_L = 0)
+    """
+    if y.shape[0] == 0:
+        return 0.0
+    Z = aggregator_features(R_hat_L, R_L, aggregator_input)
+    z = mean_logits(Z) if w is None else aggregator_logits(Z, w, b)
+    return supervised_loss(z, y, s, focal_gamma, w, aggregator_l2)
+
+
 def cf_objective(
     R: np.ndarray,
     C: np.ndarray,
@@ -196,20 +261,21 @@ def cf_objective(
     aggregator_input : {'reconstruction', 'filled', 'both'}
         What the aggregator sees (see :func:`aggregator_features`).
     """
-    recon = reconstruction_loss(R, C, X, Y, lambda_reg)
+    observed = ~np.isnan(R)
+    E = np.where(observed, np.nan_to_num(R) - X.T @ Y, 0.0)
+    fit = float(np.sum(C * E * E))
     lab = ~np.isnan(labels)
-    if lab.any():
-        y = labels[lab]
-        Z = aggregator_features(X.T @ Y[:, lab], R[:, lab], aggregator_input)
-        z = mean_logits(Z) if w is None else aggregator_logits(Z, w, b)
-        sup = supervised_loss(
-            z,
-            y,
-            class_weights(y, use_class_weights),
-            focal_gamma,
-            None if w is None else w,
-            aggregator_l2,
-        )
-    else:
-        sup = 0.0
-    return ObjectiveValue(rho * recon + (1.0 - rho) * sup, recon, sup)
+    y = labels[lab]
+    sup = supervised_term(
+        X.T @ Y[:, lab],
+        R[:, lab],
+        y,
+        class_weights(y, use_class_weights),
+        w,
+        b,
+        focal_gamma=focal_gamma,
+        aggregator_l2=aggregator_l2,
+        aggregator_input=aggregator_input,
+    )
+    sq_norms = float(np.sum(X * X)) + float(np.sum(Y * Y))
+    return cf_value(fit, sq_norms, int(observed.sum()), sup, rho=rho, lambda_reg=lambda_reg)

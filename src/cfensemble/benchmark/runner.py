@@ -22,15 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
+from cfensemble._registry import SOLVERS
 from cfensemble.data import EnsembleData
 from cfensemble.metrics import evaluate
 
 logger = logging.getLogger("cfensemble")
 
-CF_METHODS = ("als", "varpro", "pytorch")
+CF_METHODS = tuple(SOLVERS)
 
-#: What ``cfensemble demo`` runs: the seed's benchmark plan in small (about a minute on
-#: two cores). ``n_instances`` is per synthetic setting; the real data set keeps its size.
+#: What ``cfensemble demo`` runs: the original CF-Ensemble study's benchmark plan in small
+#: (about a minute on two cores). ``n_instances`` is per synthetic setting; the real data
+#: set keeps its size.
 DEMO_CONFIG: dict = {
     "name": "demo",
     "seeds": [0],
@@ -46,7 +48,7 @@ DEMO_CONFIG: dict = {
     "common": {"latent_dim": "auto", "rho": 0.5, "lambda_reg": 0.01, "confidence": "certainty"},
     "als": {"max_iter": 50},
     "varpro": {"max_iter": 100},
-    "pytorch": {"max_epochs": 200, "lr": 0.02, "device": "cpu", "dtype": "float64"},
+    "pytorch": {"max_iter": 200, "lr": 0.02, "device": "cpu", "dtype": "float64"},
     "timing": {
         "n_instances": [500, 1000, 2000, 4000],
         "positive_rate": 0.10,
@@ -351,18 +353,14 @@ def has_torch() -> bool:
 
 
 def make_cf_trainer(method: str, m: int, cfg: dict, seed: int):
-    """The trainer for 'als', 'varpro' or 'pytorch' with the config's parameters."""
-    common = dict(cfg["common"])
-    if common.get("latent_dim", "auto") == "auto":
-        common["latent_dim"] = max(1, m // 3)
-    params = {**common, **cfg[method], "random_state": seed}
-    if method == "pytorch":
-        from cfensemble.optimization import CFEnsemblePyTorchTrainer
+    """The trainer for 'als', 'varpro' or 'pytorch' with the config's parameters.
 
-        return CFEnsemblePyTorchTrainer(m, **params)
-    from cfensemble.optimization import CFEnsembleTrainer
+    ``seed`` is the random seed of the setting (``random_state`` of the trainer).
+    """
+    from cfensemble.factory import make_trainer
 
-    return CFEnsembleTrainer(m, solver=method, **params)
+    params = {**cfg["common"], **cfg[method], "random_state": seed}
+    return make_trainer(m, solver=method, **params)
 
 
 def run_method(method: str, R, labels, y_true, test_idx, cfg, seed, names=None) -> Run:

@@ -1,4 +1,9 @@
-"""Dask backend: ``CFEnsembleTrainer(..., backend='dask')`` for solver 'als' and 'varpro'.
+"""Backends: where the instance axis of ``CFEnsembleTrainer`` lives while it fits.
+
+``backend='numpy'`` (:class:`InMemoryBackend`): one block in this process. ``backend='dask'``
+(:class:`DaskBackend`): for solver 'als' and 'varpro', blocks held on a Dask cluster.
+Both run the same per-block tasks and the trainer's one loop per solver drives either
+(``cfensemble.distributed._blocks``); Dask equals NumPy to float tolerance.
 
 The instance axis is cut into blocks held on the workers; the instance step maps over
 them with X broadcast, the classifier step sums per-block normal equations by a tree
@@ -11,9 +16,10 @@ Which cluster: the active ``distributed.Client`` if there is one; otherwise pass
 ``dask worker tcp://scheduler:8786`` on each of the others, cfensemble installed
 everywhere); with neither, a ``LocalCluster`` on 127.0.0.1 is started once and closed at exit.
 
-Requires ``pip install cfensemble[dask]``; this package imports dask lazily.
+The Dask backend requires ``pip install cfensemble[dask]``; this package imports dask lazily.
 """
 
 from cfensemble.distributed._backend import DaskBackend, get_client
+from cfensemble.distributed._memory import InMemoryBackend
 
-__all__ = ["DaskBackend", "get_client"]
+__all__ = ["DaskBackend", "InMemoryBackend", "get_client"]

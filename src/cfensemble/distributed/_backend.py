@@ -23,12 +23,7 @@ import threading
 
 import numpy as np
 
-from cfensemble.optimization._als import (
-    classifier_normal_equations,
-    solve_normal_equations,
-    update_instances,
-)
-from cfensemble.optimization._varpro import block_terms, combine_terms
+from cfensemble.distributed._blocks import BlockBackend, add, block_meta
 
 logger = logging.getLogger("cfensemble")
 
@@ -88,67 +83,8 @@ def _close_auto() -> None:
             _AUTO["client"] = _AUTO["cluster"] = None
 
 
-# ----------------------------------------------------------------------------- tasks
-# Module-level functions: the workers import them by name. One thread each: Dask supplies
-# the parallelism, and the compiled kernels must not start pools inside worker threads.
-_OPTS = {"n_threads": 1}
-
-
-def _y_block(block, X, lambda_reg, use_label_aware):
-    C = block["Ct"] if use_label_aware else block["C"]
-    return update_instances(X, block["R0"], C, lambda_reg, **_OPTS)
-
-
-def _normal_block(block, Y, use_label_aware):
-    C = block["Ct"] if use_label_aware else block["C"]
-    return classifier_normal_equations(Y, block["R0"], C, **_OPTS)
-
-
-def _labeled_block(block, Y):
-    return Y[:, block["lab"]]
-
-
-def _sq_block(block, X, Y):
-    E = block["R0"] - X.T @ Y
-    E2 = E * E
-    return np.array(
-        [float(np.sum(block["C"] * E2)), float(np.sum(block["Ct"] * E2)), float(np.sum(Y * Y))]
-    )
-
-
-def _add(a, b):
-    if isinstance(a, tuple):
-        return tuple(x + y for x, y in zip(a, b, strict=True))
-    return a + b
-
-
-def _varpro_block(block, X, w, b, cfg, with_grad):
-    """Unnormalized per-block terms of J and its gradient (``_varpro.block_terms``)."""
-    return block_terms(
-        X,
-        w,
-        b,
-        block["R0"],
-        block["C"],
-        block["lab"],
-        block["y"],
-        block["sw"],
-        block["R_lab"],
-        lambda_reg=cfg["lambda_reg"],
-        focal_gamma=cfg["focal_gamma"],
-        aggregator_input=cfg["aggregator_input"],
-        with_grad=with_grad,
-        sup_grad=cfg["rho"] < 1.0,
-        **_OPTS,
-    )
-
-
-def _add_dicts(a, b):
-    return {k: (None if a[k] is None else a[k] + b[k]) for k in a}
-
-
 # ----------------------------------------------------------------------------- backend
-class DaskBackend:
+class DaskBackend(BlockBackend):
     """R0, C (and C~) cut into instance blocks held on a Dask cluster.
 
     Parameters
@@ -174,6 +110,10 @@ class DaskBackend:
         dask array when R0 is one).
     """
 
+    # One thread per task: Dask supplies the parallelism, and the compiled kernels must not
+    # start thread pools inside worker threads.
+    options = {"n_threads": 1}
+
     def __init__(
         self,
         R0,
@@ -189,25 +129,9 @@ class DaskBackend:
         self.client = get_client(client)
         m, n = R0.shape
         self.shape = (m, n)
-        labels = np.full(n, np.nan) if labels is None else np.asarray(labels, dtype=float)
-        lab = np.flatnonzero(~np.isnan(labels))
-        sw = np.ones(lab.size) if sample_weight is None else np.asarray(sample_weight, float)
-        sw = sw / sw.sum() if sw.size else sw
         bounds = self._bounds(R0, n, block_size)
         self.bounds = bounds
-        blocks = []
-        R_lab_pos = 0
-        for a, b in bounds:
-            in_block = lab[(lab >= a) & (lab < b)]
-            k = in_block.size
-            blk = {
-                "lab": in_block - a,
-                "y": labels[in_block],
-                "sw": sw[R_lab_pos : R_lab_pos + k],
-                "R_lab": None if R_labeled is None else R_labeled[:, R_lab_pos : R_lab_pos + k],
-            }
-            R_lab_pos += k
-            blocks.append(blk)
+        blocks = block_meta(bounds, labels, sample_weight, R_labeled)
         self._blocks = self._place(blocks, R0, C, Ct if Ct is not None else C)
         self._Y = None
 
@@ -242,8 +166,17 @@ class DaskBackend:
             futures.append(self.client.scatter([{**info, **arrays}], hash=False)[0])
         return futures
 
-    # -------------------------------------------------------------- reductions
-    def _tree_sum(self, futures, add=_add):
+    # -------------------------------------------------------------- primitives
+    def _map(self, fn, *args, per_block=None):
+        if per_block is None:
+            return [self.client.submit(fn, blk, *args, pure=False) for blk in self._blocks]
+        return [
+            self.client.submit(fn, blk, pb, *args, pure=False)
+            for blk, pb in zip(self._blocks, per_block, strict=True)
+        ]
+
+    def _sum(self, futures):
+        """Tree reduction of the partial results on the workers."""
         futures = list(futures)
         while len(futures) > 1:
             nxt = [
@@ -255,86 +188,23 @@ class DaskBackend:
             futures = nxt
         return futures[0].result()
 
-    def _broadcast(self, arr):
+    def _gather(self, futures):
+        return self.client.gather(list(futures))
+
+    def _share(self, arr):
         return self.client.scatter(arr, broadcast=True, hash=False)
 
-    # -------------------------------------------------------------- ALS
-    def set_Y(self, Y: np.ndarray) -> None:
-        """Place instance factors Y (d, n) block by block on the workers."""
-        self._Y = [
+    def _split(self, Y):
+        return [
             self.client.scatter(np.ascontiguousarray(Y[:, a:b]), hash=False) for a, b in self.bounds
         ]
-
-    def update_instances(self, X, lambda_reg, *, label_aware=True) -> None:
-        """Y-step on every block; the new Y stays on the workers."""
-        Xf = self._broadcast(X)
-        self._Y = [
-            self.client.submit(_y_block, blk, Xf, lambda_reg, label_aware, pure=False)
-            for blk in self._blocks
-        ]
-
-    def update_classifiers(self, lambda_reg, *, label_aware=True) -> np.ndarray:
-        """X-step: partial normal equations summed by a tree reduction; X (d, m)."""
-        parts = [
-            self.client.submit(_normal_block, blk, Y, label_aware, pure=False)
-            for blk, Y in zip(self._blocks, self._Y, strict=True)
-        ]
-        A, B = self._tree_sum(parts)
-        return solve_normal_equations(A, B, lambda_reg)
-
-    def labeled_Y(self) -> np.ndarray:
-        """Y[:, labeled columns] in column order, (d, n_labeled)."""
-        parts = [
-            self.client.submit(_labeled_block, blk, Y, pure=False)
-            for blk, Y in zip(self._blocks, self._Y, strict=True)
-        ]
-        return np.concatenate(self.client.gather(parts), axis=1)
-
-    def gather_Y(self) -> np.ndarray:
-        """The whole Y (d, n) on the client."""
-        return np.concatenate(self.client.gather(self._Y), axis=1)
-
-    def sq_error(self, X):
-        """(sum c (r - x^T y)^2, the same with the label-aware C~, |Y|^2) over all blocks."""
-        Xf = self._broadcast(X)
-        parts = [
-            self.client.submit(_sq_block, blk, Xf, Y, pure=False)
-            for blk, Y in zip(self._blocks, self._Y, strict=True)
-        ]
-        fit, fit_t, ysq = self._tree_sum(parts)
-        return float(fit), float(fit_t), float(ysq)
-
-    # -------------------------------------------------------------- varpro
-    def varpro_value_and_grad(self, X, w, b, cfg, *, with_grad=True):
-        """J and its gradient as sums over blocks; same returns as ``_varpro``'s.
-
-        cfg : dict with rho, lambda_reg, focal_gamma, aggregator_l2, aggregator_input,
-        n_observed, n_labeled.
-        """
-        Xf = self._broadcast(X)
-        parts = [
-            self.client.submit(_varpro_block, blk, Xf, w, b, cfg, with_grad, pure=False)
-            for blk in self._blocks
-        ]
-        t = self._tree_sum(parts, _add_dicts)
-        return combine_terms(
-            t,
-            X,
-            w,
-            rho=cfg["rho"],
-            lambda_reg=cfg["lambda_reg"],
-            aggregator_l2=cfg["aggregator_l2"],
-            n_observed=cfg["n_observed"],
-            has_labels=cfg["n_labeled"] > 0,
-            with_grad=with_grad,
-        )
 
     def close(self) -> None:
         """Release the blocks held on the workers."""
         futures = list(self._blocks or []) + list(self._Y or [])
         if futures:
             self.client.cancel(futures)
-        self._blocks, self._Y = [], None
+        super().close()
 
 
 def _make_block(info, R0, C, Ct):

@@ -1,7 +1,13 @@
 """What every CF-Ensemble trainer shares: validation, confidence, fold-in, prediction, loss.
 
-A trainer subclass implements ``_fit(data, C, rng)`` and sets ``X_``, ``Y_``, ``w_``, ``b_``;
-everything else (``predict``, ``combined_loss``, ``history_``) is common.
+Trainers are scikit-learn estimators (``BaseEstimator``): the constructor stores its
+arguments as given, ``get_params``/``set_params``/``clone`` work, and every check runs in
+``fit`` through :meth:`BaseCFTrainer._validate_params` (the model loader calls it too).
+
+``fit`` runs the same steps for every trainer: validate, check the data, resolve the
+parameters that depend on the data into fitted values (:meth:`_resolve_params`), compute the
+confidence, then the subclass's loop ``_fit(data, C, rng, params)``, which sets ``X_``,
+``Y_``, ``w_``, ``b_``; everything else (``predict``, ``objective``, ``history_``) is common.
 """
 
 from __future__ import annotations
@@ -9,9 +15,9 @@ from __future__ import annotations
 import logging
 import numbers
 import time
-from collections.abc import Callable
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 
@@ -31,53 +37,34 @@ from cfensemble.objective import (
     aggregator_features,
     cf_objective,
 )
-from cfensemble.optimization._als import DEFAULT_CHUNK, update_instances
+from cfensemble.optimization._als import update_instances
 
 logger = logging.getLogger("cfensemble")
 
 AGGREGATORS = ("weighted", "mean")
 
 
-class BaseCFTrainer:
-    """Shared machinery of the ALS/varpro and PyTorch trainers (not used directly)."""
+def store_params(estimator, params: dict) -> None:
+    """Set every constructor argument as an attribute, unchanged (scikit-learn's rule).
 
-    def __init__(
-        self,
-        n_classifiers: int,
-        latent_dim: int = 20,
-        rho: float = 0.5,
-        lambda_reg: float = 0.01,
-        *,
-        confidence="certainty",
-        aggregator: str = "weighted",
-        aggregator_input: str = "reconstruction",
-        aggregator_l2: float = 1e-3,
-        use_class_weights: bool = True,
-        focal_gamma: float = 0.0,
-        chunk_size: int = DEFAULT_CHUNK,
-        random_state=None,
-        verbose: bool = False,
-        callback: Callable | None = None,
-    ):
-        self.n_classifiers = n_classifiers
-        self.latent_dim = latent_dim
-        self.rho = rho
-        self.lambda_reg = lambda_reg
-        self.confidence = confidence
-        self.aggregator = aggregator
-        self.aggregator_input = aggregator_input
-        self.aggregator_l2 = aggregator_l2
-        self.use_class_weights = use_class_weights
-        self.focal_gamma = focal_gamma
-        self.chunk_size = chunk_size
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callback = callback
-        self._validate_params()
+    Called as ``store_params(self, locals())`` first thing in a trainer's ``__init__``.
+    """
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
+class BaseCFTrainer(BaseEstimator):
+    """Shared machinery of the ALS/varpro and PyTorch trainers (not used directly).
+
+    Subclasses define ``__init__`` (all parameters after ``latent_dim`` keyword-only, stored
+    by :func:`store_params`), extend ``_validate_params`` and implement ``_fit``.
+    """
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:
-        check_scalar(self.n_classifiers, "n_classifiers", kind=numbers.Integral, low=1)
+        if self.n_classifiers is not None:
+            check_scalar(self.n_classifiers, "n_classifiers", kind=numbers.Integral, low=1)
         check_scalar(self.latent_dim, "latent_dim", kind=numbers.Integral, low=1)
         check_scalar(self.rho, "rho", low=0.0, high=1.0)
         check_scalar(self.lambda_reg, "lambda_reg", low=0.0)
@@ -96,7 +83,7 @@ class BaseCFTrainer:
                 "data must be a cfensemble.data.EnsembleData (EnsembleData(R, labels)), "
                 f"got {type(data).__name__}"
             )
-        if data.n_classifiers != self.n_classifiers:
+        if self.n_classifiers is not None and data.n_classifiers != self.n_classifiers:
             raise ValueError(
                 f"n_classifiers={self.n_classifiers} but R has {data.n_classifiers} rows "
                 "(one per classifier): make them equal"
@@ -115,10 +102,18 @@ class BaseCFTrainer:
                 f"{classes.astype(int).tolist()}"
             )
 
-    def _warn_full_rank(self) -> None:
-        if self.latent_dim >= self.n_classifiers:
+    def _resolve_params(self, data: EnsembleData) -> dict:
+        """Parameters whose value depends on the data, resolved before the loop.
+
+        Returns a dict with at least ``latent_dim`` (the rank the loop uses). The one place
+        where a data-dependent choice (a rank picked from the data, say) belongs.
+        """
+        return {"latent_dim": int(self.latent_dim)}
+
+    def _warn_full_rank(self, d: int, m: int) -> None:
+        if d >= m:
             warn_external(
-                f"latent_dim={self.latent_dim} >= n_classifiers={self.n_classifiers}: the "
+                f"latent_dim={d} >= n_classifiers={m}: the "
                 "factorization is full rank and can reproduce R exactly, so it does not "
                 "denoise; choose latent_dim < n_classifiers for a low-rank model"
             )
@@ -138,7 +133,8 @@ class BaseCFTrainer:
         self._validate_params()
         data = self._check_data(data)
         self._check_labels_for_fit(data)
-        self._warn_full_rank()
+        params = self._resolve_params(data)
+        self._warn_full_rank(params["latent_dim"], data.n_classifiers)
         rng = check_random_state(self.random_state)
         self.confidence_ = Confidence(self.confidence)
         if data.C is not None:
@@ -151,12 +147,14 @@ class BaseCFTrainer:
         self._t0 = time.perf_counter()
         self._fit_R = data.R
         self._fit_labels = data.labels
-        self._fit(data, C, rng)
+        self._fit(data, C, rng, params)
+        self.n_classifiers_ = data.n_classifiers
         self.n_instances_ = data.n_instances
         return self
 
-    def _fit(self, data: EnsembleData, C: np.ndarray, rng) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def _fit(self, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
+        """The optimizer's loop; sets X_, Y_, w_, b_, n_iter_, converged_."""
+        raise NotImplementedError  # pragma: no cover
 
     def _record(self, iteration: int, value: ObjectiveValue) -> None:
         """Append one iteration to history_, log it and call the user's callback."""
@@ -175,18 +173,7 @@ class BaseCFTrainer:
         if self.callback is not None:
             self.callback(iteration, value.total)
 
-    # ------------------------------------------------------------------ parameters, files
-    def get_params(self) -> dict:
-        """Constructor parameters by name (as given to ``__init__``), like scikit-learn's."""
-        import inspect
-
-        sig = inspect.signature(type(self).__init__)
-        return {
-            name: getattr(self, name)
-            for name, p in sig.parameters.items()
-            if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        }
-
+    # ------------------------------------------------------------------ files
     def save(self, path, *, classifier_names=None):
         """Write the fitted trainer to one file (see :mod:`cfensemble.persistence`).
 
@@ -234,10 +221,10 @@ class BaseCFTrainer:
         """
         self._check_fitted()
         R = check_probability_matrix(R_new, "R_new")
-        if R.shape[0] != self.n_classifiers:
+        m = self.X_.shape[1]
+        if R.shape[0] != m:
             raise ValueError(
-                f"R_new must have n_classifiers={self.n_classifiers} rows (one per "
-                f"classifier), got {R.shape[0]}"
+                f"R_new must have n_classifiers={m} rows (one per classifier), got {R.shape[0]}"
             )
         C = self._fold_in_confidence(R, C_new)
         return update_instances(
@@ -288,7 +275,7 @@ class BaseCFTrainer:
         return self.fold_in(data.R, data.C)
 
     def combined_loss(self, data: EnsembleData) -> float:
-        """Exact L_CF (DESIGN.md) at the fitted parameters on ``data``."""
+        """Exact L_CF (docs/design.md) at the fitted parameters on ``data``."""
         return self.objective(data).total
 
     def objective(self, data: EnsembleData) -> ObjectiveValue:

@@ -1,6 +1,7 @@
-"""CF-Ensemble by joint gradient descent in PyTorch (the seed's exact optimizer).
+"""CF-Ensemble by joint gradient descent in PyTorch (the exact optimizer of the original
+CF-Ensemble formulation, the paper's objective this library started from).
 
-The loss is the one objective of DESIGN.md, written once here in torch and checked against
+The loss is the one objective of docs/design.md, written once here in torch and checked against
 :func:`cfensemble.objective.cf_objective` in the tests. Three formulations decide what the
 aggregator sees and which parameters the supervised term may move:
 
@@ -16,18 +17,18 @@ aggregator sees and which parameters the supervised term may move:
     ``Y.detach()``, so supervision updates only what every instance shares (X, w, b).
     The value is still L_CF; the update is a game, not the gradient of one function.
 ``free``
-    The seed's literal objective: every parameter gets every gradient. The labeled
+    The original formulation's literal objective: every parameter gets every gradient. The labeled
     columns' y_i absorb their labels (train PR-AUC near 1, test far below averaging, see
-    DESIGN.md "A trap in the literal objective"). Kept for fidelity and study.
+    docs/design.md, "A trap in the literal objective"). Kept for fidelity and study.
 
 Training is full batch: one epoch is one optimizer step on the whole objective. Early
 stopping watches the training objective: after ``patience`` epochs without a decrease of
 more than ``min_delta`` (absolute) below the best value seen, training stops, the parameters
-with the best objective are kept and ``converged_`` is True. Reaching ``max_epochs``
+with the best objective are kept and ``converged_`` is True. Reaching ``max_iter`` epochs
 instead keeps the best parameters too and raises a ``ConvergenceWarning``.
 
 torch is imported lazily: ``import cfensemble`` works without it, and constructing the
-trainer without it raises an ImportError that names the ``cfensemble[torch]`` extra.
+trainer without it raises an ImportError in ``fit`` that names the ``cfensemble[torch]`` extra.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from sklearn.exceptions import ConvergenceWarning
 
 from cfensemble._validation import check_option, check_scalar, warn_external
 from cfensemble.data import EnsembleData
+from cfensemble.exceptions import NonFiniteError
 from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
 from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, update_instances
-from cfensemble.optimization._base import BaseCFTrainer, logger
+from cfensemble.optimization._base import BaseCFTrainer, logger, store_params
 
 FORMULATIONS = ("projected", "detached", "free")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -173,8 +175,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
 
     Parameters
     ----------
-    n_classifiers : int
-        m, the number of rows of R.
+    n_classifiers : int, optional
+        m, the number of rows of R; checked against R in ``fit`` when given.
     latent_dim : int, default=20
         d. d >= m is full rank (reproduces R): a warning says so.
     rho : float in [0, 1], default=0.5
@@ -183,8 +185,10 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         under 'detached' rho = 0 leaves every y_i at its initial value (warned too).
     lambda_reg : float >= 0, default=0.01
         Must be > 0 for 'projected' (A_i must be positive definite).
-    max_epochs : int >= 1, default=200
-        Optimizer steps (one epoch = one full-batch step).
+    max_iter : int >= 1, default=200
+        Epochs: optimizer steps (one epoch = one full-batch step).
+    max_epochs : int or None, default=None
+        Deprecated alias of ``max_iter`` (a FutureWarning; removed in the next release).
     optimizer : {'adam', 'adamw', 'sgd'}, default='adam'
     lr : float > 0, default=0.01
     device : {'auto', 'cpu', 'cuda'} or 'cuda:<k>', default='auto'
@@ -226,15 +230,16 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
 
     def __init__(
         self,
-        n_classifiers: int,
+        n_classifiers: int | None = None,
         latent_dim: int = 20,
+        *,
         rho: float = 0.5,
         lambda_reg: float = 0.01,
-        max_epochs: int = 200,
+        max_iter: int = 200,
+        max_epochs: int | None = None,
         optimizer: str = "adam",
         lr: float = 0.01,
         device: str = "auto",
-        *,
         formulation: str = "projected",
         weight_decay: float = 0.0,
         patience: int = 20,
@@ -251,37 +256,15 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         verbose: bool = False,
         callback=None,
     ):
-        _import_torch()
-        self.max_epochs = max_epochs
-        self.optimizer = optimizer
-        self.lr = lr
-        self.device = device
-        self.formulation = formulation
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.min_delta = min_delta
-        self.dtype = dtype
-        super().__init__(
-            n_classifiers,
-            latent_dim,
-            rho,
-            lambda_reg,
-            confidence=confidence,
-            aggregator=aggregator,
-            aggregator_input=aggregator_input,
-            aggregator_l2=aggregator_l2,
-            use_class_weights=use_class_weights,
-            focal_gamma=focal_gamma,
-            chunk_size=chunk_size,
-            random_state=random_state,
-            verbose=verbose,
-            callback=callback,
-        )
+        store_params(self, locals())
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:
+        _import_torch()
         super()._validate_params()
-        check_scalar(self.max_epochs, "max_epochs", kind=numbers.Integral, low=1)
+        check_scalar(self.max_iter, "max_iter", kind=numbers.Integral, low=1)
+        if self.max_epochs is not None:
+            check_scalar(self.max_epochs, "max_epochs", kind=numbers.Integral, low=1)
         check_scalar(self.lr, "lr", low=0.0, low_inclusive=False)
         check_scalar(self.weight_decay, "weight_decay", low=0.0)
         check_scalar(self.patience, "patience", kind=numbers.Integral, low=1)
@@ -301,6 +284,18 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
                 "lambda_reg must be > 0 with formulation='projected' (each A_i = X C_i X^T + "
                 f"lambda I must be positive definite), got lambda_reg={self.lambda_reg}"
             )
+
+    def _resolve_params(self, data) -> dict:
+        params = super()._resolve_params(data)
+        params["max_iter"] = self.max_iter
+        if self.max_epochs is not None:
+            warn_external(
+                "max_epochs is deprecated and will be removed in the next release: use "
+                f"max_iter={self.max_epochs} (max_epochs overrides max_iter until then)",
+                FutureWarning,
+            )
+            params["max_iter"] = self.max_epochs
+        return params
 
     def _resolve_device(self, torch) -> str:
         if self.device == "auto":
@@ -334,13 +329,14 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
             return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.SGD(params, lr=self.lr, weight_decay=self.weight_decay)
 
-    def _fit(self, data: EnsembleData, C: np.ndarray, rng) -> None:
+    def _fit(self, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
         torch = _import_torch()
         self._warn_formulation()
         dev = self._resolve_device(torch)
         self.device_ = dev
         tdt = torch.float32 if self.dtype == "float32" else torch.float64
-        m, n, d = data.n_classifiers, data.n_instances, self.latent_dim
+        m, n, d = data.n_classifiers, data.n_instances, params["latent_dim"]
+        max_iter = params["max_iter"]
         X0, Y0 = init_factors(rng, d, m, n)  # same draws as CFEnsembleTrainer
         lab = data.labeled_idx
         y_np = data.labels[lab]
@@ -385,7 +381,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         since_best = 0
         self.converged_ = False
         epoch = 0
-        for epoch in range(1, self.max_epochs + 1):
+        for epoch in range(1, max_iter + 1):
             opt.zero_grad(set_to_none=True)
             if self.formulation == "projected":
                 Yc = torch_project(X, R0, Ct, self.lambda_reg)
@@ -398,7 +394,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
             )
             value = ObjectiveValue(total.item(), recon.item(), sup.item())
             if not np.isfinite(value.total):
-                raise FloatingPointError(
+                raise NonFiniteError(
                     f"the objective became non-finite at epoch {epoch}; lower lr (now "
                     f"{self.lr}) or raise lambda_reg (now {self.lambda_reg})"
                 )
@@ -440,7 +436,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         )
         if not self.converged_:
             warn_external(
-                f"PyTorch trainer ran max_epochs={self.max_epochs} without early stopping "
-                f"(patience={self.patience}, min_delta={self.min_delta}); raise max_epochs or lr",
+                f"PyTorch trainer ran max_iter={max_iter} epochs without early stopping "
+                f"(patience={self.patience}, min_delta={self.min_delta}); raise max_iter or lr",
                 ConvergenceWarning,
             )

@@ -1,4 +1,10 @@
-"""CFEnsembleTrainer: label-aware ALS (the seed's fast approximation) and variable projection."""
+"""CFEnsembleTrainer: label-aware ALS and variable projection, one loop each, any backend.
+
+Label-aware ALS is the fast approximation of the original CF-Ensemble formulation (the
+paper's objective this library started from); varpro minimizes the exact projected L_CF.
+Each loop runs once, whatever the backend: it asks a backend (``cfensemble._registry``:
+in-memory NumPy or Dask) for every O(n) quantity and keeps only O(m d) state itself.
+"""
 
 from __future__ import annotations
 
@@ -7,33 +13,24 @@ import numbers
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from cfensemble._registry import BACKENDS, NUMPY_SOLVERS, backend_class
 from cfensemble._validation import check_option, check_scalar, warn_external
 from cfensemble.aggregators import fit_weighted_logistic
 from cfensemble.confidence import label_aware, label_aware_strength
 from cfensemble.data import EnsembleData
+from cfensemble.exceptions import NonFiniteError
 from cfensemble.objective import (
     ObjectiveValue,
     aggregator_features,
-    cf_objective,
+    cf_value,
     class_weights,
     n_aggregator_features,
+    supervised_term,
 )
-from cfensemble.optimization._als import (
-    DEFAULT_CHUNK,
-    init_factors,
-    update_classifiers,
-    update_instances,
-    weighted_sq_error,
-)
-from cfensemble.optimization._base import BaseCFTrainer, logger
-from cfensemble.optimization._varpro import (
-    VarproProblem,
-    minimize_projected,
-    varpro_value_and_grad,
-)
+from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors
+from cfensemble.optimization._base import BaseCFTrainer, logger, store_params
+from cfensemble.optimization._varpro import minimize_projected
 
-SOLVERS = ("als", "varpro")
-BACKENDS = ("numpy", "dask")
 LINEAR_SOLVERS = ("cholesky", "cg")
 DTYPES = ("float64", "float32")
 
@@ -43,8 +40,9 @@ class CFEnsembleTrainer(BaseCFTrainer):
 
     Parameters
     ----------
-    n_classifiers : int
-        m, the number of rows of R.
+    n_classifiers : int, optional
+        m, the number of rows of R; checked against R in ``fit`` when given (R carries it:
+        ``n_classifiers_`` after fit).
     latent_dim : int, default=20
         d, the rank of the factorization. d >= m is full rank (reproduces R): a warning says so.
     rho : float in [0, 1], default=0.5
@@ -111,15 +109,15 @@ class CFEnsembleTrainer(BaseCFTrainer):
 
     def __init__(
         self,
-        n_classifiers: int,
+        n_classifiers: int | None = None,
         latent_dim: int = 20,
+        *,
         rho: float = 0.5,
         lambda_reg: float = 0.01,
         max_iter: int = 100,
         tol: float | None = None,
         use_label_aware_confidence: bool = True,
         label_aware_alpha: float = 1.0,
-        *,
         solver: str = "als",
         gtol: float = 1e-6,
         n_init_sweeps: int = 5,
@@ -140,35 +138,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         cg_steps: int = 3,
         dtype: str = "float64",
     ):
-        self.backend = backend
-        self.dask_client = dask_client
-        self.dask_block_size = dask_block_size
-        self.linear_solver = linear_solver
-        self.cg_steps = cg_steps
-        self.dtype = dtype
-        self.max_iter = max_iter
-        self.tol = tol
-        self.use_label_aware_confidence = use_label_aware_confidence
-        self.label_aware_alpha = label_aware_alpha
-        self.solver = solver
-        self.gtol = gtol
-        self.n_init_sweeps = n_init_sweeps
-        super().__init__(
-            n_classifiers,
-            latent_dim,
-            rho,
-            lambda_reg,
-            confidence=confidence,
-            aggregator=aggregator,
-            aggregator_input=aggregator_input,
-            aggregator_l2=aggregator_l2,
-            use_class_weights=use_class_weights,
-            focal_gamma=focal_gamma,
-            chunk_size=chunk_size,
-            random_state=random_state,
-            verbose=verbose,
-            callback=callback,
-        )
+        store_params(self, locals())
 
     def _validate_params(self) -> None:
         super()._validate_params()
@@ -178,21 +148,23 @@ class CFEnsembleTrainer(BaseCFTrainer):
         check_scalar(self.gtol, "gtol", low=0.0)
         check_scalar(self.label_aware_alpha, "label_aware_alpha", low=0.0)
         check_scalar(self.n_init_sweeps, "n_init_sweeps", kind=numbers.Integral, low=0)
-        check_option(self.solver, "solver", SOLVERS)
-        check_option(self.backend, "backend", BACKENDS)
+        check_option(self.solver, "solver", NUMPY_SOLVERS)
+        check_option(self.backend, "backend", tuple(BACKENDS))
         check_option(self.linear_solver, "linear_solver", LINEAR_SOLVERS)
-        check_option(self.dtype, "dtype", DTYPES)
+        if not isinstance(self.dtype, str) and isinstance(self.dtype, (type, np.dtype)):
+            dtype = np.dtype(self.dtype).name  # a numpy dtype names itself
+        else:
+            dtype = self.dtype
+        check_option(dtype, "dtype", DTYPES)
         check_scalar(self.cg_steps, "cg_steps", kind=numbers.Integral, low=1)
         if self.dask_block_size is not None:
             check_scalar(self.dask_block_size, "dask_block_size", kind=numbers.Integral, low=1)
-        if self.solver == "varpro" and (
-            self.linear_solver != "cholesky" or self.dtype != "float64"
-        ):
+        if self.solver == "varpro" and (self.linear_solver != "cholesky" or dtype != "float64"):
             raise ValueError(
                 "solver='varpro' needs exact float64 solves (its gradient assumes Y = Y*(X)): "
                 f"got linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
             )
-        if self.backend == "dask" and (self.linear_solver != "cholesky" or self.dtype != "float64"):
+        if self.backend == "dask" and (self.linear_solver != "cholesky" or dtype != "float64"):
             raise ValueError(
                 "backend='dask' supports linear_solver='cholesky' with dtype='float64', got "
                 f"linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
@@ -203,30 +175,73 @@ class CFEnsembleTrainer(BaseCFTrainer):
                 f"optimizes the aggregator's weights), got aggregator={self.aggregator!r}"
             )
 
-    # ------------------------------------------------------------------ helpers
-    def _objective_at(self, data, C, X, Y, w, b) -> ObjectiveValue:
-        return cf_objective(
-            data.R,
+    # ------------------------------------------------------------------ the loops
+    def _fit(self, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
+        m, n, d = data.n_classifiers, data.n_instances, params["latent_dim"]
+        X, Y = init_factors(rng, d, m, n)
+        lab = data.labeled_idx
+        y = data.labels[lab]
+        s = class_weights(y, self.use_class_weights)
+        w, b = np.zeros(n_aggregator_features(m, self.aggregator_input)), 0.0
+        Ct = None
+        if self.solver == "als":
+            # The user's (or strategy's) C is modulated, never replaced.
+            Ct = self._label_aware(data, C)
+            self.C_label_aware_ = Ct
+        be = self._backend(data, C, Ct, s)
+        try:
+            be.set_Y(Y)
+            loop = self._fit_als if self.solver == "als" else self._fit_varpro
+            X, w, b, hit_max_iter = loop(be, data, X, y, s, w, b)
+            self.X_, self.Y_, self.w_, self.b_ = X, be.gather_Y(), w, b
+        finally:
+            be.close()
+        if hit_max_iter:
+            warn_external(
+                f"{self.solver} did not converge in max_iter={self.max_iter} iterations "
+                f"(tol={self._tol}); raise max_iter or tol",
+                ConvergenceWarning,
+            )
+
+    def _label_aware(self, data, C):
+        alpha = self.label_aware_alpha if self.use_label_aware_confidence else 0.0
+        alpha_eff = label_aware_strength(alpha, self.rho)
+        return label_aware(C, data.R, data.labels, alpha_eff) if alpha_eff > 0 else C
+
+    def _backend(self, data, C, Ct, s):
+        """The backend named by ``backend``, holding R0, C, C~ and the labeled columns."""
+        if self.backend == "dask":
+            options = {"client": self.dask_client, "block_size": self.dask_block_size}
+        else:
+            options = {
+                "chunk_size": self.chunk_size,
+                "linear_solver": self.linear_solver,
+                "cg_steps": self.cg_steps,
+                "dtype": self.dtype,
+            }
+        lab = data.labeled_idx
+        return backend_class(self.backend)(
+            data.R_filled(0.0),
             C,
-            data.labels,
-            X,
-            Y,
-            None if self.aggregator == "mean" else w,
-            b,
-            rho=self.rho,
-            lambda_reg=self.lambda_reg,
-            use_class_weights=self.use_class_weights,
-            focal_gamma=self.focal_gamma,
-            aggregator_l2=self.aggregator_l2,
-            aggregator_input=self.aggregator_input,
+            Ct=Ct,
+            labels=data.labels,
+            sample_weight=s,
+            R_labeled=data.R[:, lab],
+            **options,
         )
 
-    def _fit_aggregator(self, data, X, Y, y, s, w, b):
-        lab = data.labeled_idx
-        if self.aggregator == "mean" or lab.size == 0:
+    @property
+    def _tol(self) -> float:
+        if self.tol is not None:
+            return self.tol
+        return 1e-3 if self.solver == "als" else 1e-6
+
+    def _fit_aggregator(self, data, X, Y_L, y, s, w, b):
+        """Class-weighted logistic regression on the labeled columns' features."""
+        if self.aggregator == "mean" or y.size == 0:
             return w, b
         return fit_weighted_logistic(
-            aggregator_features(X.T @ Y[:, lab], data.R[:, lab], self.aggregator_input),
+            aggregator_features(X.T @ Y_L, data.R[:, data.labeled_idx], self.aggregator_input),
             y,
             s,
             l2=self.aggregator_l2,
@@ -235,106 +250,71 @@ class CFEnsembleTrainer(BaseCFTrainer):
             b0=b,
         )
 
-    def _fit(self, data: EnsembleData, C: np.ndarray, rng) -> None:
-        m, n, d = data.n_classifiers, data.n_instances, self.latent_dim
-        X, Y = init_factors(rng, d, m, n)
-        lab = data.labeled_idx
-        y = data.labels[lab]
-        s = class_weights(y, self.use_class_weights)
-        self.w_, self.b_ = np.zeros(n_aggregator_features(m, self.aggregator_input)), 0.0
-        if self.backend == "dask":
-            from cfensemble.distributed import _fit as dask_fit
-
-            fit = dask_fit.fit_als if self.solver == "als" else dask_fit.fit_varpro
-            return fit(self, data, C, X, Y, lab, y, s)
-        if self.solver == "als":
-            self._fit_als(data, C, X, Y, lab, y, s)
-        else:
-            self._fit_varpro(data, C, X, Y, lab, y, s)
-
-    def _als_options(self, previous) -> dict:
-        """Kernel options of the ALS half-steps (``previous``: the CG warm start)."""
-        opts = {"chunk_size": self.chunk_size}
-        if self.dtype != "float64":
-            opts["dtype"] = np.dtype(self.dtype)
-        if self.linear_solver == "cg":
-            opts.update(method="cg", cg_steps=self.cg_steps, x0=previous)
-        return opts
-
-    @property
-    def _tol(self) -> float:
-        if self.tol is not None:
-            return self.tol
-        return 1e-3 if self.solver == "als" else 1e-6
-
-    def _warn_not_converged(self) -> None:
-        warn_external(
-            f"{self.solver} did not converge in max_iter={self.max_iter} iterations "
-            f"(tol={self._tol}); raise max_iter or tol",
-            ConvergenceWarning,
+    def _objective(self, data, X, Y_L, y, s, w, b, fit, ysq) -> ObjectiveValue:
+        """L_CF from the backend's sums (fit, |Y|^2) and the labeled columns Y_L."""
+        sup = supervised_term(
+            X.T @ Y_L,
+            data.R[:, data.labeled_idx],
+            y,
+            s,
+            None if self.aggregator == "mean" else w,
+            b,
+            focal_gamma=self.focal_gamma,
+            aggregator_l2=self.aggregator_l2,
+            aggregator_input=self.aggregator_input,
         )
+        n_obs = int(data.observed.sum())
+        sq = float(np.sum(X * X)) + ysq
+        return cf_value(fit, sq, n_obs, sup, rho=self.rho, lambda_reg=self.lambda_reg)
 
-    # ------------------------------------------------------------------ ALS
-    def _fit_als(self, data, C, X, Y, lab, y, s) -> None:
-        R0 = data.R_filled(0.0)
-        alpha_eff = (
-            label_aware_strength(self.label_aware_alpha, self.rho)
-            if self.use_label_aware_confidence
-            else 0.0
-        )
-        # The user's (or strategy's) C is modulated, never replaced.
-        Ct = label_aware(C, data.R, data.labels, alpha_eff) if alpha_eff > 0 else C
-        self.C_label_aware_ = Ct
-        w, b = self.w_, self.b_
+    def _fit_als(self, be, data, X, y, s, w, b):
+        """Label-aware ALS: alternate the half-steps with C~, refit the aggregator each sweep.
+
+        Stops when the relative change of sum c~ (r - x^T y)^2 + lambda (|X|^2 + |Y|^2), the
+        quantity the half-steps lower, falls below tol. Returns (X, w, b, hit max_iter).
+        """
+        lam = self.lambda_reg
         prev = np.inf
         self.converged_ = False
         for it in range(1, self.max_iter + 1):
             # x_u = (Y C~_u Y^T + lambda I)^-1 Y C~_u r_u, then y_i likewise with X fixed.
-            X = update_classifiers(Y, R0, Ct, self.lambda_reg, **self._als_options(X))
-            Y = update_instances(X, R0, Ct, self.lambda_reg, **self._als_options(Y))
-            if not (np.isfinite(X).all() and np.isfinite(Y).all()):
-                raise FloatingPointError(
-                    f"ALS produced non-finite factors; raise lambda_reg (now {self.lambda_reg})"
+            X = be.update_classifiers(lam, x0=X)
+            be.update_instances(X, lam)
+            fit, fit_t, ysq = be.sq_error(X)
+            if not (np.isfinite(X).all() and np.isfinite(ysq)):
+                raise NonFiniteError(
+                    f"ALS produced non-finite factors; raise lambda_reg (now {lam})"
                 )
-            w, b = self._fit_aggregator(data, X, Y, y, s, w, b)
-            self._record(it, self._objective_at(data, C, X, Y, w, b))
-            surrogate = weighted_sq_error(R0, Ct, X, Y, self.lambda_reg)
+            Y_L = be.labeled_Y()
+            w, b = self._fit_aggregator(data, X, Y_L, y, s, w, b)
+            self._record(it, self._objective(data, X, Y_L, y, s, w, b, fit, ysq))
+            surrogate = fit_t + lam * (float(np.sum(X * X)) + ysq)
             self.n_iter_ = it
             if np.isfinite(prev) and abs(prev - surrogate) <= self._tol * max(abs(prev), 1e-300):
                 self.converged_ = True
                 break
             prev = surrogate
-        self.X_, self.Y_, self.w_, self.b_ = X, Y, w, b
-        if not self.converged_:
-            self._warn_not_converged()
+        return X, w, b, not self.converged_
 
-    # ------------------------------------------------------------------ varpro
-    def _varpro_problem(self, data, C, lab, y, s) -> VarproProblem:
-        return VarproProblem(
-            R0=data.R_filled(0.0),
-            C=C,
-            labeled_idx=lab,
-            y=y,
-            s=s,
-            n_observed=int(data.observed.sum()),
-            rho=self.rho,
-            lambda_reg=self.lambda_reg,
-            focal_gamma=self.focal_gamma,
-            aggregator_l2=self.aggregator_l2,
-            chunk_size=self.chunk_size,
-            aggregator_input=self.aggregator_input,
-            R_labeled=data.R[:, lab],
-        )
-
-    def _fit_varpro(self, data, C, X, Y, lab, y, s) -> None:
-        R0 = data.R_filled(0.0)
+    def _fit_varpro(self, be, data, X, y, s, w, b):
+        """Variable projection: reconstruction-only warm start, then L-BFGS over (X, w, b)
+        on J(X, w, b) = L_CF(X, Y*(X), w, b), Y*(X) by the backend; returns as _fit_als."""
+        lam = self.lambda_reg
         for _ in range(self.n_init_sweeps):  # reconstruction-only warm start
-            X = update_classifiers(Y, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
-            Y = update_instances(X, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
-        w, b = self._fit_aggregator(data, X, Y, y, s, self.w_, self.b_)
-        problem = self._varpro_problem(data, C, lab, y, s)
+            X = be.update_classifiers(lam, label_aware=False)
+            be.update_instances(X, lam, label_aware=False)
+        w, b = self._fit_aggregator(data, X, be.labeled_Y(), y, s, w, b)
+        cfg = {
+            "rho": self.rho,
+            "lambda_reg": lam,
+            "focal_gamma": self.focal_gamma,
+            "aggregator_l2": self.aggregator_l2,
+            "aggregator_input": self.aggregator_input,
+            "n_observed": int(data.observed.sum()),
+            "n_labeled": int(y.size),
+        }
         X, w, b, res = minimize_projected(
-            lambda X, w, b, with_grad: varpro_value_and_grad(X, w, b, problem, with_grad=with_grad),
+            lambda X, w, b, with_grad: be.varpro_value_and_grad(X, w, b, cfg, with_grad=with_grad),
             X,
             w,
             b,
@@ -343,18 +323,12 @@ class CFEnsembleTrainer(BaseCFTrainer):
             gtol=self.gtol,
             record=self._record,
         )
-        Y = update_instances(X, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
+        be.update_instances(X, lam, label_aware=False)
         if self.rho == 1.0:
             # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
-            w, b = self._fit_aggregator(data, X, Y, y, s, w, b)
-        self.X_, self.Y_, self.w_, self.b_ = X, Y, w, b
-        self._finish_lbfgs(res)
-
-    def _finish_lbfgs(self, res) -> None:
-        """Store L-BFGS's outcome; warn when it stopped at max_iter."""
+            w, b = self._fit_aggregator(data, X, be.labeled_Y(), y, s, w, b)
         self.n_iter_ = int(res.nit)
         self.converged_ = res.status == 0
         self.optimizer_message_ = str(res.message)
         logger.debug("varpro: %s after %d iterations", res.message, res.nit)
-        if res.status == 1:
-            self._warn_not_converged()
+        return X, w, b, res.status == 1  # 1: L-BFGS stopped at max_iter

@@ -1,0 +1,102 @@
+"""The in-memory backend: the whole instance axis as one block in this process.
+
+The default of ``CFEnsembleTrainer(backend='numpy')``. It runs the same per-block tasks as
+:class:`~cfensemble.distributed.DaskBackend` on a single block, and adds what only a local
+backend offers: conjugate-gradient half-steps warm-started from the previous factors and
+float32 factors (``linear_solver='cg'``, ``dtype='float32'`` of the trainer).
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import numpy as np
+
+from cfensemble.distributed._blocks import BlockBackend, add, block_meta, y_block
+from cfensemble.optimization._als import DEFAULT_CHUNK, update_classifiers
+
+
+class InMemoryBackend(BlockBackend):
+    """R0, C (and C~) held as NumPy arrays; one block covering every instance.
+
+    Parameters
+    ----------
+    R0 : ndarray of shape (m, n)
+        Predictions, zero where missing.
+    C : ndarray of shape (m, n)
+        Base confidence, zero where missing.
+    Ct : ndarray of shape (m, n), optional
+        Label-aware confidence for the ALS solves (default: C).
+    labels : ndarray of shape (n,), optional
+        0/1/NaN; needed by the aggregator and by varpro.
+    sample_weight : ndarray of shape (n_labeled,), optional
+        Class weights of the labeled columns in order (default: ones).
+    R_labeled : ndarray of shape (m, n_labeled), optional
+        Predictions of the labeled columns with NaN where missing.
+    chunk_size : int, default=4096
+        Instances per batched solve (memory O(chunk_size d^2)).
+    linear_solver : {'cholesky', 'cg'}, default='cholesky'
+        'cg': ``cg_steps`` conjugate-gradient steps per half-step, warm-started.
+    cg_steps : int, default=3
+    dtype : {'float64', 'float32'} or numpy dtype, default='float64'
+        Precision of the ALS factors.
+    """
+
+    def __init__(
+        self,
+        R0,
+        C,
+        *,
+        Ct=None,
+        labels=None,
+        sample_weight=None,
+        R_labeled=None,
+        chunk_size=DEFAULT_CHUNK,
+        linear_solver="cholesky",
+        cg_steps=3,
+        dtype="float64",
+    ):
+        R0 = np.asarray(R0, dtype=float)
+        self.shape = R0.shape
+        self.bounds = [(0, R0.shape[1])]
+        (info,) = block_meta(self.bounds, labels, sample_weight, R_labeled)
+        C = np.asarray(C, dtype=float)
+        self._blocks = [{**info, "R0": R0, "C": C, "Ct": C if Ct is None else Ct}]
+        self._Y = None
+        self.options = {"chunk_size": chunk_size}
+        if np.dtype(dtype) != np.float64:
+            self.options["dtype"] = np.dtype(dtype)
+        self._cg = linear_solver == "cg"
+        if self._cg:
+            self.options.update(method="cg", cg_steps=cg_steps)
+
+    # -------------------------------------------------------------- primitives
+    def _map(self, fn, *args, per_block=None):
+        if per_block is None:
+            return [fn(blk, *args) for blk in self._blocks]
+        return [fn(blk, pb, *args) for blk, pb in zip(self._blocks, per_block, strict=True)]
+
+    def _sum(self, parts):
+        return reduce(add, parts)
+
+    def _gather(self, parts):
+        return list(parts)
+
+    def _share(self, arr):
+        return arr
+
+    def _split(self, Y):
+        return [Y]
+
+    # -------------------------------------------------------------- ALS half-steps
+    def update_instances(self, X, lambda_reg, *, label_aware=True) -> None:
+        """Y-step (CG warm-started from the current Y when ``linear_solver='cg'``)."""
+        x0 = self._Y[0] if self._cg else None
+        self._Y = [y_block(self._blocks[0], X, lambda_reg, label_aware, self.options, x0)]
+
+    def update_classifiers(self, lambda_reg, *, label_aware=True, x0=None) -> np.ndarray:
+        """X-step solved directly (not through summed normal equations): CG needs ``x0``."""
+        blk = self._blocks[0]
+        C = blk["Ct"] if label_aware else blk["C"]
+        opts = {**self.options, "x0": x0} if self._cg else self.options
+        return update_classifiers(self._Y[0], blk["R0"], C, lambda_reg, **opts)
