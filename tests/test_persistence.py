@@ -275,12 +275,12 @@ def _rewrite(raw, tmp_path, edit_meta=None, edit_arrays=None):
         (lambda m: m.update(format="other"), None, "does not declare format"),
         (lambda m: m.update({"class": "os.system"}), None, "unknown class 'os.system'"),
         (
-                lambda m: m["params"].update(latent_dim=-1),
-                None,
-                # Trainers check parameters in fit/_validate_params, not in __init__: a
-                # loader that calls _validate_params says the first, the shape check the second.
-                r"parameters do not build|expected \(-1, ",
-            ),
+            lambda m: m["params"].update(latent_dim=-1),
+            None,
+            # Trainers check parameters in fit/_validate_params, not in __init__: a
+            # loader that calls _validate_params says the first, the shape check the second.
+            r"parameters do not build|expected \(-1, ",
+        ),
         (lambda m: m["confidence"].update(strategy="nope"), None, "confidence entry"),
         (None, lambda a: a.update(w_=a["w_"] + 1.0), "'w_' fails its checksum"),
         (None, lambda a: a.pop("Y_"), "array list does not match"),
