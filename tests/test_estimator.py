@@ -258,3 +258,29 @@ def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
+
+
+def test_nested_parameters_like_stacking():
+    clf = CFEnsembleClassifier(tiny_pool(), cv=3)
+    params = clf.get_params(deep=True)
+    assert params["lr__C"] == 1.0 and params["tree__max_depth"] == 3
+    assert "lr__C" not in clf.get_params(deep=False)
+    clf.set_params(lr__C=2.0, tree__max_depth=2, rho=0.3)
+    assert dict(clf.estimators)["lr"].C == 2.0
+    assert dict(clf.estimators)["tree"].max_depth == 2 and clf.rho == 0.3
+    clf.set_params(nb=LogisticRegression())  # replace a base estimator by name
+    assert isinstance(dict(clf.estimators)["nb"], LogisticRegression)
+    assert clone(clf).get_params()["lr__C"] == 2.0
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        clf.set_params(lr__no_such=1)
+
+
+def test_grid_search_over_a_base_estimator_parameter(data):
+    X, y = data
+    clf = CFEnsembleClassifier(tiny_pool(), cv=3, max_iter=10, random_state=0)
+    grid = GridSearchCV(clf, {"lr__C": [0.01, 1.0], "tree__max_depth": [1, 3]}, cv=2)
+    grid.fit(X, y)
+    assert set(grid.best_params_) == {"lr__C", "tree__max_depth"}
+    assert len(grid.cv_results_["mean_test_score"]) == 4
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    assert grid.best_estimator_.trainer_.n_classifiers_ == 3
