@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cfensemble._params import store_params
 from cfensemble._validation import check_option
 from cfensemble.aggregators import fit_weighted_logistic, mean_of_observed, predict_weighted
 from cfensemble.metrics import pr_auc
@@ -130,12 +131,7 @@ def _pool_baseline_class():
             n_jobs=None,
             random_state=None,
         ):
-            self.estimators = estimators
-            self.method = method
-            self.cv = cv
-            self.columns = columns
-            self.n_jobs = n_jobs
-            self.random_state = random_state
+            store_params(self, locals())
 
         def fit(self, X, y):
             check_option(self.method, "method", tuple(BASELINES))

@@ -25,6 +25,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from cfensemble._params import store_params
 from cfensemble._registry import SOLVERS
 from cfensemble._validation import check_option
 from cfensemble.data import EnsembleData
@@ -41,6 +42,20 @@ __all__ = [
 logger = logging.getLogger("cfensemble")
 
 UNLABELED = -1
+#: CFEnsembleClassifier parameters passed to the trainer factory under the same name.
+_TRAINER_PARAMS = (
+    "solver",
+    "latent_dim",
+    "rho",
+    "lambda_reg",
+    "confidence",
+    "max_iter",
+    "aggregator_input",
+    "aggregator_l2",
+    "use_class_weights",
+    "random_state",
+    "verbose",
+)
 
 
 # ---------------------------------------------------------------------------- base pool
@@ -399,26 +414,19 @@ class _PoolClassifier(ClassifierMixin, _BaseComposition):
                 R[u, rows] = _positive_proba(est, Xu[rows])
         return np.clip(R, 0.0, 1.0)
 
+    def _check_new_X(self, X) -> np.ndarray:
+        """X of new rows, checked against the fitted pool (NaN allowed with ``columns``)."""
+        check_is_fitted(self, "estimators_")
+        nan = "allow-nan" if self.columns is not None else True
+        return validate_data(self, X, reset=False, ensure_all_finite=nan)
+
     def base_predictions(self, X) -> np.ndarray:
         """Base predictions of X, shape (n_samples, n_estimators) (NaN: cannot score)."""
-        check_is_fitted(self, "estimators_")
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            ensure_all_finite="allow-nan" if self.columns is not None else True,
-        )
-        return self._base_predictions(X).T
+        return self._base_predictions(self._check_new_X(X)).T
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, 2), columns ordered as ``classes_``."""
-        check_is_fitted(self, "estimators_")
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            ensure_all_finite="allow-nan" if self.columns is not None else True,
-        )
+        X = self._check_new_X(X)
         p = np.clip(self._predict_final(self._base_predictions(X)), 0.0, 1.0)
         return np.column_stack([1.0 - p, p])
 
@@ -518,39 +526,11 @@ class CFEnsembleClassifier(_PoolClassifier):
         random_state=None,
         verbose=False,
     ):
-        self.estimators = estimators
-        self.solver = solver
-        self.cv = cv
-        self.columns = columns
-        self.latent_dim = latent_dim
-        self.rho = rho
-        self.lambda_reg = lambda_reg
-        self.confidence = confidence
-        self.max_iter = max_iter
-        self.aggregator_input = aggregator_input
-        self.aggregator_l2 = aggregator_l2
-        self.use_class_weights = use_class_weights
-        self.trainer_params = trainer_params
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _make_trainer(self, m: int):
-        return make_trainer(
-            m,
-            solver=self.solver,
-            latent_dim=self.latent_dim,
-            rho=self.rho,
-            lambda_reg=self.lambda_reg,
-            confidence=self.confidence,
-            max_iter=self.max_iter,
-            aggregator_input=self.aggregator_input,
-            aggregator_l2=self.aggregator_l2,
-            use_class_weights=self.use_class_weights,
-            random_state=self.random_state,
-            verbose=self.verbose,
-            **(self.trainer_params or {}),
-        )
+        params = {name: getattr(self, name) for name in _TRAINER_PARAMS}
+        return make_trainer(m, **params, **(self.trainer_params or {}))
 
     def fit(self, X, y):
         # Validate the cheap parameters before the (expensive) base pool is fitted.

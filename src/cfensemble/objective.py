@@ -192,24 +192,24 @@ def cf_value(
 
 
 def supervised_term(
-    R_hat_L: np.ndarray,
-    R_L: np.ndarray,
-    y: np.ndarray,
-    s: np.ndarray,
-    w: np.ndarray | None,
-    b: float,
+    R_hat,
+    R,
+    y,
+    s,
+    w,
+    b,
     *,
-    focal_gamma: float = 0.0,
-    aggregator_l2: float = 0.0,
-    aggregator_input: str = "reconstruction",
+    focal_gamma=0.0,
+    aggregator_l2=0.0,
+    aggregator_input="reconstruction",
 ) -> float:
     """L_sup on the labeled columns.
 
     Parameters
     ----------
-    R_hat_L : ndarray of shape (m, n_L)
+    R_hat : ndarray of shape (m, n_L)
         Reconstruction X^T Y_L of the labeled columns.
-    R_L : ndarray of shape (m, n_L)
+    R : ndarray of shape (m, n_L)
         Their predictions, NaN where missing.
     y, s : ndarray of shape (n_L,)
         Labels 0/1 and class weights.
@@ -225,7 +225,7 @@ def supervised_term(
     """
     if y.shape[0] == 0:
         return 0.0
-    Z = aggregator_features(R_hat_L, R_L, aggregator_input)
+    Z = aggregator_features(R_hat, R, aggregator_input)
     z = mean_logits(Z) if w is None else aggregator_logits(Z, w, b)
     return supervised_loss(z, y, s, focal_gamma, w, aggregator_l2)
 

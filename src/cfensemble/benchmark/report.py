@@ -210,6 +210,20 @@ def _figure(nrows, ncols, w=4.2, h=3.6):
     return fig, axes
 
 
+def _save(fig, path: Path, title: str, fontsize: int) -> Path:
+    """Title the figure, write it to ``path`` and return ``path``."""
+    fig.suptitle(title, fontsize=fontsize)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _settings_figure(runs):
+    """The settings of ``runs`` in order, and a figure with one panel per setting."""
+    settings = _ordered(r.setting.key for r in runs)
+    fig, axes = _figure(*_grid(len(settings)))
+    return settings, fig, axes
+
+
 def _grid(n):
     ncols = min(n, 4) if n != 4 else 2
     return (n + ncols - 1) // ncols, ncols
@@ -226,9 +240,7 @@ def plot_pr_curves(result, path: Path) -> Path | None:
     runs = _first_seed_runs(result)
     if not runs:
         return None
-    settings = _ordered(r.setting.key for r in runs)
-    nrows, ncols = _grid(len(settings))
-    fig, axes = _figure(nrows, ncols)
+    settings, fig, axes = _settings_figure(runs)
     for ax, key in zip(axes, settings, strict=False):
         here = [r for r in runs if r.setting.key == key]
         base = float(np.mean(here[0].y_test))
@@ -259,21 +271,15 @@ def plot_pr_curves(result, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
     for ax in axes[len(settings) :]:
         ax.set_visible(False)
-    fig.suptitle(
-        f"Precision-recall curves on test instances (seed {runs[0].setting.seed})",
-        fontsize=12,
-    )
-    fig.savefig(path, dpi=110)
-    return path
+    title = f"Precision-recall curves on test instances (seed {runs[0].setting.seed})"
+    return _save(fig, path, title, fontsize=12)
 
 
 def plot_loss_curves(result, path: Path) -> Path | None:
     runs = [r for r in _first_seed_runs(result) if r.history]
     if not runs:
         return None
-    settings = _ordered(r.setting.key for r in runs)
-    nrows, ncols = _grid(len(settings))
-    fig, axes = _figure(nrows, ncols)
+    settings, fig, axes = _settings_figure(runs)
     for ax, key in zip(axes, settings, strict=False):
         for i, r in enumerate(x for x in runs if x.setting.key == key):
             h = np.asarray(r.history)
@@ -294,12 +300,8 @@ def plot_loss_curves(result, path: Path) -> Path | None:
         ax.grid(alpha=0.3, which="both")
     for ax in axes[len(settings) :]:
         ax.set_visible(False)
-    fig.suptitle(
-        "The shared objective $L_{CF}$ per iteration of each optimizer (same function for all)",
-        fontsize=12,
-    )
-    fig.savefig(path, dpi=110)
-    return path
+    title = "The shared objective $L_{CF}$ per iteration of each optimizer (same function for all)"
+    return _save(fig, path, title, fontsize=12)
 
 
 def plot_fit_time(result, path: Path) -> Path | None:
@@ -335,9 +337,7 @@ def plot_fit_time(result, path: Path) -> Path | None:
         ax.grid(alpha=0.3, which="both")
     threads = result.config.get("threads")
     note = f"{threads} thread(s)" if threads else "default threads"
-    fig.suptitle(f"Synthetic data, m={_timing_m(result)}; {note}", fontsize=11)
-    fig.savefig(path, dpi=110)
-    return path
+    return _save(fig, path, f"Synthetic data, m={_timing_m(result)}; {note}", fontsize=11)
 
 
 def _timing_m(result) -> str:
@@ -384,12 +384,8 @@ def plot_similarity(result, path: Path) -> Path | None:
         for j in range(len(runs), ncols):
             axes[g, j].set_visible(False)
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="cosine of factor columns")
-    fig.suptitle(
-        "Classifier similarity from the learned factors: cos(x_u, x_v), X of shape (d, m)",
-        fontsize=11,
-    )
-    fig.savefig(path, dpi=110)
-    return path
+    title = "Classifier similarity from the learned factors: cos(x_u, x_v), X of shape (d, m)"
+    return _save(fig, path, title, fontsize=11)
 
 
 def plot_weights(result, path: Path) -> Path | None:
@@ -422,13 +418,11 @@ def plot_weights(result, path: Path) -> Path | None:
         ax.set_title(setting.key, fontsize=10)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    fig.suptitle(
+    title = (
         "Aggregator weight per classifier: p = sigmoid(w · z + b), z = the aggregator's input "
-        "(the reconstruction r̂ by default)",
-        fontsize=11,
+        "(the reconstruction r̂ by default)"
     )
-    fig.savefig(path, dpi=110)
-    return path
+    return _save(fig, path, title, fontsize=11)
 
 
 FIGURES = {

@@ -67,6 +67,19 @@ def _config_error(msg: str) -> ValueError:
     return ValueError(f"benchmark config: {msg}")
 
 
+def _section(cfg: dict, key: str, allowed: set) -> dict | None:
+    """cfg[key], an object or null: unknown keys refused, the demo's defaults filled in."""
+    section = cfg[key]
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise _config_error(f"'{key}' must be an object or null")
+    unknown = set(section) - allowed
+    if unknown:
+        raise _config_error(f"unknown '{key}' key(s) {sorted(unknown)}")
+    return {**DEMO_CONFIG[key], **section}
+
+
 def validate_config(config: dict) -> dict:
     """Fill defaults from :data:`DEMO_CONFIG` and check every key; returns a new dict.
 
@@ -100,14 +113,8 @@ def validate_config(config: dict) -> dict:
     bad = [m for m in methods if m not in allowed]
     if bad:
         raise _config_error(f"unknown method(s) {bad}; allowed: {sorted(allowed)}")
-    synth = cfg["synthetic"]
+    synth = _section(cfg, "synthetic", _SYNTH_KEYS)
     if synth is not None:
-        if not isinstance(synth, dict):
-            raise _config_error("'synthetic' must be an object or null")
-        unknown = set(synth) - _SYNTH_KEYS
-        if unknown:
-            raise _config_error(f"unknown 'synthetic' key(s) {sorted(unknown)}")
-        synth = {**DEMO_CONFIG["synthetic"], **synth}
         for key in ("n_instances", "positive_rates"):
             if not isinstance(synth[key], list) or not synth[key]:
                 raise _config_error(f"'synthetic.{key}' must be a non-empty list")
@@ -126,14 +133,8 @@ def validate_config(config: dict) -> dict:
     cfg["real"] = real
     if synth is None and not real:
         raise _config_error("nothing to run: both 'synthetic' and 'real' are empty")
-    timing = cfg["timing"]
-    if timing is not None:
-        if not isinstance(timing, dict):
-            raise _config_error("'timing' must be an object or null")
-        unknown = set(timing) - _TIMING_KEYS
-        if unknown:
-            raise _config_error(f"unknown 'timing' key(s) {sorted(unknown)}")
-        cfg["timing"] = {**DEMO_CONFIG["timing"], **timing}
+    cfg["timing"] = _section(cfg, "timing", _TIMING_KEYS)
+    if cfg["timing"] is not None:
         bad = [m for m in cfg["timing"]["methods"] if m not in CF_METHODS]
         if bad:
             raise _config_error(f"'timing.methods' must be among {list(CF_METHODS)}, got {bad}")

@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from cfensemble.distributed._blocks import BlockBackend, add, block_meta
+from cfensemble.distributed._blocks import BlockBackend, add
 
 logger = logging.getLogger("cfensemble")
 
@@ -89,54 +89,32 @@ class DaskBackend(BlockBackend):
 
     Parameters
     ----------
-    R0 : ndarray or dask array of shape (m, n)
-        Predictions, zero where missing. A dask array is used block by block along its
-        column chunks without being gathered on the client.
-    C : ndarray or dask array of shape (m, n)
-        Base confidence, zero where missing.
-    Ct : ndarray or dask array of shape (m, n), optional
-        Label-aware confidence for the ALS solves (default: C).
-    labels : ndarray of shape (n,), optional
-        0/1/NaN; needed by the aggregator and by varpro.
-    sample_weight : ndarray of shape (n_labeled,), optional
-        Class weights of the labeled columns in order (default: ones).
-    R_labeled : ndarray of shape (m, n_labeled), optional
-        Predictions of the labeled columns with NaN where missing (aggregator inputs other
-        than 'reconstruction').
+    R0, C : ndarray or dask array of shape (m, n)
+        Predictions and base confidence, zero where missing. A dask array is used block by
+        block along its column chunks without being gathered on the client.
     client : distributed.Client, str or None
         See :func:`get_client`.
     block_size : int, optional
         Instances per block (default: n / (2 * workers), at least 1024; the chunks of a
         dask array when R0 is one).
+    **data
+        ``Ct``, ``labels``, ``sample_weight``, ``R_labeled`` of
+        :class:`~cfensemble.distributed._blocks.BlockBackend`.
     """
 
     # One thread per task: Dask supplies the parallelism, and the compiled kernels must not
     # start thread pools inside worker threads.
     options = {"n_threads": 1}
 
-    def __init__(
-        self,
-        R0,
-        C,
-        *,
-        Ct=None,
-        labels=None,
-        sample_weight=None,
-        R_labeled=None,
-        client=None,
-        block_size=None,
-    ):
+    def __init__(self, R0, C, *, client=None, block_size=None, **data):
         self.client = get_client(client)
-        m, n = R0.shape
-        self.shape = (m, n)
-        bounds = self._bounds(R0, n, block_size)
-        self.bounds = bounds
-        blocks = block_meta(bounds, labels, sample_weight, R_labeled)
-        self._blocks = self._place(blocks, R0, C, Ct if Ct is not None else C)
-        self._Y = None
+        self._block_size = block_size
+        super().__init__(R0, C, **data)
 
     # -------------------------------------------------------------- placement
-    def _bounds(self, R0, n, block_size):
+    def _block_bounds(self, R0):
+        n = R0.shape[1]
+        block_size = self._block_size
         if _is_dask(R0):
             cols = np.cumsum((0,) + R0.chunks[1])
             return list(zip(cols[:-1].tolist(), cols[1:].tolist(), strict=True))

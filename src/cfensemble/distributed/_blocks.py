@@ -134,6 +134,31 @@ class BlockBackend:
 
     options: dict = {}
 
+    def __init__(self, R0, C, *, Ct=None, labels=None, sample_weight=None, R_labeled=None):
+        """Cut the data into blocks (``_block_bounds``) and place them (``_place``).
+
+        Parameters
+        ----------
+        R0 : ndarray (or dask array, for a backend that takes one) of shape (m, n)
+            Predictions, zero where missing.
+        C : same type and shape as R0
+            Base confidence, zero where missing.
+        Ct : same type and shape as R0, optional
+            Label-aware confidence for the ALS solves (default: C).
+        labels : ndarray of shape (n,), optional
+            0/1/NaN; needed by the aggregator and by varpro.
+        sample_weight : ndarray of shape (n_labeled,), optional
+            Class weights of the labeled columns in order (default: ones).
+        R_labeled : ndarray of shape (m, n_labeled), optional
+            Predictions of the labeled columns with NaN where missing (aggregator inputs
+            other than 'reconstruction').
+        """
+        self.shape = tuple(R0.shape)
+        self.bounds = self._block_bounds(R0)
+        meta = block_meta(self.bounds, labels, sample_weight, R_labeled)
+        self._blocks = self._place(meta, R0, C, C if Ct is None else Ct)
+        self._Y = None
+
     def set_Y(self, Y: np.ndarray) -> None:
         """Place instance factors Y (d, n) block by block."""
         self._Y = self._split(Y)

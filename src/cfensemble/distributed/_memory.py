@@ -12,7 +12,7 @@ from functools import reduce
 
 import numpy as np
 
-from cfensemble.distributed._blocks import BlockBackend, add, block_meta, y_block
+from cfensemble.distributed._blocks import BlockBackend, add, y_block
 from cfensemble.optimization._als import DEFAULT_CHUNK, update_classifiers
 
 
@@ -21,18 +21,8 @@ class InMemoryBackend(BlockBackend):
 
     Parameters
     ----------
-    R0 : ndarray of shape (m, n)
-        Predictions, zero where missing.
-    C : ndarray of shape (m, n)
-        Base confidence, zero where missing.
-    Ct : ndarray of shape (m, n), optional
-        Label-aware confidence for the ALS solves (default: C).
-    labels : ndarray of shape (n,), optional
-        0/1/NaN; needed by the aggregator and by varpro.
-    sample_weight : ndarray of shape (n_labeled,), optional
-        Class weights of the labeled columns in order (default: ones).
-    R_labeled : ndarray of shape (m, n_labeled), optional
-        Predictions of the labeled columns with NaN where missing.
+    R0, C : ndarray of shape (m, n)
+        Predictions (zero where missing) and base confidence (zero where missing).
     chunk_size : int, default=4096
         Instances per batched solve (memory O(chunk_size d^2)).
     linear_solver : {'cholesky', 'cg'}, default='cholesky'
@@ -40,6 +30,8 @@ class InMemoryBackend(BlockBackend):
     cg_steps : int, default=3
     dtype : {'float64', 'float32'} or numpy dtype, default='float64'
         Precision of the ALS factors.
+    **data
+        ``Ct``, ``labels``, ``sample_weight``, ``R_labeled`` of :class:`BlockBackend`.
     """
 
     def __init__(
@@ -47,28 +39,26 @@ class InMemoryBackend(BlockBackend):
         R0,
         C,
         *,
-        Ct=None,
-        labels=None,
-        sample_weight=None,
-        R_labeled=None,
         chunk_size=DEFAULT_CHUNK,
         linear_solver="cholesky",
         cg_steps=3,
         dtype="float64",
+        **data,
     ):
-        R0 = np.asarray(R0, dtype=float)
-        self.shape = R0.shape
-        self.bounds = [(0, R0.shape[1])]
-        (info,) = block_meta(self.bounds, labels, sample_weight, R_labeled)
-        C = np.asarray(C, dtype=float)
-        self._blocks = [{**info, "R0": R0, "C": C, "Ct": C if Ct is None else Ct}]
-        self._Y = None
+        super().__init__(R0, C, **data)
         self.options = {"chunk_size": chunk_size}
         if np.dtype(dtype) != np.float64:
             self.options["dtype"] = np.dtype(dtype)
         self._cg = linear_solver == "cg"
         if self._cg:
             self.options.update(method="cg", cg_steps=cg_steps)
+
+    def _block_bounds(self, R0):
+        return [(0, R0.shape[1])]
+
+    def _place(self, meta, R0, C, Ct):
+        (info,) = meta
+        return [{**info, "R0": np.asarray(R0, float), "C": np.asarray(C, float), "Ct": Ct}]
 
     # -------------------------------------------------------------- primitives
     def _map(self, fn, *args, per_block=None):

@@ -42,23 +42,22 @@ from cfensemble.optimization._als import update_instances
 logger = logging.getLogger("cfensemble")
 
 AGGREGATORS = ("weighted", "mean")
-
-
-def store_params(estimator, params: dict) -> None:
-    """Set every constructor argument as an attribute, unchanged (scikit-learn's rule).
-
-    Called as ``store_params(self, locals())`` first thing in a trainer's ``__init__``.
-    """
-    for name, value in params.items():
-        if name not in ("self", "__class__"):
-            setattr(estimator, name, value)
+#: The trainer parameters that define L_CF (keywords of ``objective.cf_objective``).
+LOSS_PARAMS = (
+    "rho",
+    "lambda_reg",
+    "use_class_weights",
+    "focal_gamma",
+    "aggregator_l2",
+    "aggregator_input",
+)
 
 
 class BaseCFTrainer(BaseEstimator):
     """Shared machinery of the ALS/varpro and PyTorch trainers (not used directly).
 
     Subclasses define ``__init__`` (all parameters after ``latent_dim`` keyword-only, stored
-    by :func:`store_params`), extend ``_validate_params`` and implement ``_fit``.
+    by ``cfensemble._params.store_params``), extend ``_validate_params`` and implement ``_fit``.
     """
 
     # ------------------------------------------------------------------ validation
@@ -296,10 +295,5 @@ class BaseCFTrainer(BaseEstimator):
             Y,
             None if self.aggregator == "mean" else self.w_,
             self.b_,
-            rho=self.rho,
-            lambda_reg=self.lambda_reg,
-            use_class_weights=self.use_class_weights,
-            focal_gamma=self.focal_gamma,
-            aggregator_l2=self.aggregator_l2,
-            aggregator_input=self.aggregator_input,
+            **{name: getattr(self, name) for name in LOSS_PARAMS},
         )

@@ -38,12 +38,13 @@ import numbers
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from cfensemble._params import store_params
 from cfensemble._validation import check_option, check_scalar, warn_external
 from cfensemble.data import EnsembleData
 from cfensemble.exceptions import NonFiniteError
 from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
 from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, update_instances
-from cfensemble.optimization._base import BaseCFTrainer, logger, store_params
+from cfensemble.optimization._base import BaseCFTrainer, logger
 
 FORMULATIONS = ("projected", "detached", "free")
 OPTIMIZERS = ("adam", "adamw", "sgd")

@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from cfensemble._params import store_params
 from cfensemble._registry import BACKENDS, NUMPY_SOLVERS, backend_class
 from cfensemble._validation import check_option, check_scalar, warn_external
 from cfensemble.aggregators import fit_weighted_logistic
@@ -28,7 +29,7 @@ from cfensemble.objective import (
     supervised_term,
 )
 from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors
-from cfensemble.optimization._base import BaseCFTrainer, logger, store_params
+from cfensemble.optimization._base import BaseCFTrainer, logger
 from cfensemble.optimization._varpro import minimize_projected
 
 LINEAR_SOLVERS = ("cholesky", "cg")
