@@ -95,3 +95,34 @@ def test_dask_option_errors():
         CFEnsembleTrainer(n_classifiers=3, backend="spark")._validate_params()
     with pytest.raises(ValueError, match="backend='dask' supports"):
         CFEnsembleTrainer(n_classifiers=3, backend="dask", linear_solver="cg")._validate_params()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["als", "varpro"])
+@pytest.mark.parametrize("confidence", ["certainty", "calibration"])
+def test_dask_array_through_the_trainer(data, client, solver, confidence):
+    """R as a dask array chunked over instances fits through the same loop, == NumPy."""
+    from cfensemble.distributed import DaskEnsembleData
+
+    params = dict(
+        n_classifiers=data.n_classifiers,
+        latent_dim=3,
+        random_state=0,
+        solver=solver,
+        max_iter=4,
+        confidence=confidence,
+    )
+    ref = CFEnsembleTrainer(**params).fit(data)
+    lazy = DaskEnsembleData(da.from_array(data.R, chunks=(4, 250)), data.labels)
+    assert lazy.n_classifiers == data.n_classifiers and lazy.n_instances == data.n_instances
+    dist = CFEnsembleTrainer(**params, backend="dask", dask_client=client).fit(lazy)
+    _assert_same(ref, dist)
+    np.testing.assert_allclose(dist.predict(), ref.predict(), atol=1e-8)
+    np.testing.assert_allclose(dist.C_, ref.C_, atol=1e-12)
+
+
+def test_dask_data_checks_its_values():
+    from cfensemble.distributed import DaskEnsembleData
+
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        DaskEnsembleData(da.from_array(np.full((3, 10), 2.0), chunks=(3, 5)))

@@ -40,7 +40,8 @@ def certainty_confidence(
 ) -> np.ndarray:
     """c_ui = max(2 |r_ui - 0.5|, floor) on observed cells. Shapes (m, n) -> (m, n)."""
     # The floor keeps a prediction of exactly 0.5 in the fit: it still says "undecided".
-    c = np.maximum(2.0 * np.abs(np.nan_to_num(R, nan=0.5) - 0.5), floor)
+    # (np.where, not nan_to_num(nan=...): dask arrays take the same code.)
+    c = np.maximum(2.0 * np.abs(np.where(np.isnan(R), 0.5, R) - 0.5), floor)
     return np.where(observed, c, 0.0)
 
 
@@ -65,18 +66,18 @@ def brier_reliability(
 
 
 def label_aware(C: np.ndarray, R: np.ndarray, labels: np.ndarray, alpha: float) -> np.ndarray:
-    """The seed's label-aware modulation of a base confidence C.
+    """The label-aware modulation of a base confidence C (from the original CF-Ensemble
+    formulation, the paper's objective this library started from).
 
     For labeled y=1: c~ = c (1 + alpha r); y=0: c~ = c (1 + alpha (1 - r)); unlabeled: c~ = c.
     Cells that agree with the label are trusted more. Shapes (m, n) -> (m, n); C is never
-    replaced, only multiplied.
+    replaced, only multiplied. Elementwise, so R and C may be dask arrays.
     """
-    Rz = np.nan_to_num(R, nan=0.0)
-    factor = np.ones_like(C)
-    pos = labels == 1.0
-    neg = labels == 0.0
-    factor[:, pos] = 1.0 + alpha * Rz[:, pos]
-    factor[:, neg] = 1.0 + alpha * (1.0 - Rz[:, neg])
+    Rz = np.nan_to_num(R)  # NaN -> 0 (R is finite elsewhere)
+    pos = (labels == 1.0).astype(float)[None, :]
+    neg = (labels == 0.0).astype(float)[None, :]
+    # Exactly 1 + alpha r, 1 + alpha (1 - r) or 1 per column (the other terms are 0).
+    factor = 1.0 + alpha * (pos * Rz + neg * (1.0 - Rz))
     return C * factor
 
 
@@ -139,6 +140,6 @@ def label_aware_strength(alpha: float, rho: float) -> float:
     """Effective modulation strength used by the ALS trainer: alpha_eff = 2 (1 - rho) alpha.
 
     rho = 1 switches the modulation off (pure weighted factorization with the base C);
-    rho = 0.5 gives the seed's alpha; rho = 0 doubles it.
+    rho = 0.5 gives alpha itself (the original formulation's strength); rho = 0 doubles it.
     """
     return 2.0 * (1.0 - rho) * alpha

@@ -3,7 +3,8 @@
 ``backend='numpy'`` (:class:`InMemoryBackend`): one block in this process. ``backend='dask'``
 (:class:`DaskBackend`): for solver 'als' and 'varpro', blocks held on a Dask cluster.
 Both run the same per-block tasks and the trainer's one loop per solver drives either
-(``cfensemble.distributed._blocks``); Dask equals NumPy to float tolerance.
+(``cfensemble.distributed._blocks``); Dask equals NumPy to float tolerance. A dask array
+R goes through the trainer as :class:`DaskEnsembleData` (chunked over instances).
 
 The instance axis is cut into blocks held on the workers; the instance step maps over
 them with X broadcast, the classifier step sums per-block normal equations by a tree
@@ -20,6 +21,7 @@ The Dask backend requires ``pip install cfensemble[dask]``; this package imports
 """
 
 from cfensemble.distributed._backend import DaskBackend, get_client
+from cfensemble.distributed._data import DaskEnsembleData
 from cfensemble.distributed._memory import InMemoryBackend
 
-__all__ = ["DaskBackend", "InMemoryBackend", "get_client"]
+__all__ = ["DaskBackend", "DaskEnsembleData", "InMemoryBackend", "get_client"]

@@ -135,21 +135,37 @@ class BaseCFTrainer(BaseEstimator):
         params = self._resolve_params(data)
         self._warn_full_rank(params["latent_dim"], data.n_classifiers)
         rng = check_random_state(self.random_state)
-        self.confidence_ = Confidence(self.confidence)
-        if data.C is not None:
-            C = data.C
-            self.confidence_.fit(data.R, data.observed, data.labels)
-        else:
-            C = self.confidence_.fit_transform(data.R, data.observed, data.labels)
-        self.C_ = C
+        C = self._fit_confidence(data)
         self.history_ = {"combined": [], "recon": [], "sup": [], "time": []}
         self._t0 = time.perf_counter()
-        self._fit_R = data.R
         self._fit_labels = data.labels
         self._fit(data, C, rng, params)
+        # A lazy (dask) R stays on the cluster while fitting; the fitted model keeps R and
+        # C in memory, as it keeps Y_ (transductive predict() reads them).
+        self._fit_R = np.asarray(data.R)
+        self.C_ = np.asarray(C)
+        if hasattr(self, "C_label_aware_"):
+            self.C_label_aware_ = np.asarray(self.C_label_aware_)
         self.n_classifiers_ = data.n_classifiers
         self.n_instances_ = data.n_instances
         return self
+
+    def _fit_confidence(self, data: EnsembleData):
+        """Fit ``confidence_`` and return the base confidence C (m, n) of ``data``.
+
+        For a lazy R (a dask array, ``cfensemble.distributed.DaskEnsembleData``) the
+        strategy learns from the labeled columns only (all it reads) and C stays lazy.
+        """
+        self.confidence_ = Confidence(self.confidence)
+        if isinstance(data.R, np.ndarray):
+            if data.C is not None:
+                self.confidence_.fit(data.R, data.observed, data.labels)
+                return data.C
+            return self.confidence_.fit_transform(data.R, data.observed, data.labels)
+        lab = data.labeled_idx
+        R_L = np.asarray(data.R[:, lab])
+        self.confidence_.fit(R_L, ~np.isnan(R_L), data.labels[lab])
+        return data.C if data.C is not None else self.confidence_.transform(data.R, data.observed)
 
     def _fit(self, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
         """The optimizer's loop; sets X_, Y_, w_, b_, n_iter_, converged_."""

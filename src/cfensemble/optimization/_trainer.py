@@ -9,6 +9,7 @@ in-memory NumPy or Dask) for every O(n) quantity and keeps only O(m d) state its
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -33,6 +34,22 @@ from cfensemble.optimization._base import BaseCFTrainer, logger
 from cfensemble.optimization._varpro import minimize_projected
 
 LINEAR_SOLVERS = ("cholesky", "cg")
+
+
+class Fixed(NamedTuple):
+    """What the loops read besides the backend: the labeled columns and |Omega|.
+
+    R_L : ndarray of shape (m, n_L), their predictions, NaN where missing
+    y, s : ndarray of shape (n_L,), labels and class weights
+    n_observed : int, |Omega|
+    """
+
+    R_L: np.ndarray
+    y: np.ndarray
+    s: np.ndarray
+    n_observed: int
+
+
 DTYPES = ("float64", "float32")
 
 
@@ -183,17 +200,19 @@ class CFEnsembleTrainer(BaseCFTrainer):
         lab = data.labeled_idx
         y = data.labels[lab]
         s = class_weights(y, self.use_class_weights)
+        # What the loops read besides the backend: small, held here (R may be a dask array).
+        fixed = Fixed(np.asarray(data.R[:, lab]), y, s, int(data.observed.sum()))
         w, b = np.zeros(n_aggregator_features(m, self.aggregator_input)), 0.0
         Ct = None
         if self.solver == "als":
             # The user's (or strategy's) C is modulated, never replaced.
             Ct = self._label_aware(data, C)
             self.C_label_aware_ = Ct
-        be = self._backend(data, C, Ct, s)
+        be = self._backend(data, C, Ct, fixed)
         try:
             be.set_Y(Y)
             loop = self._fit_als if self.solver == "als" else self._fit_varpro
-            X, w, b, hit_max_iter = loop(be, data, X, y, s, w, b)
+            X, w, b, hit_max_iter = loop(be, fixed, X, w, b)
             self.X_, self.Y_, self.w_, self.b_ = X, be.gather_Y(), w, b
         finally:
             be.close()
@@ -209,7 +228,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         alpha_eff = label_aware_strength(alpha, self.rho)
         return label_aware(C, data.R, data.labels, alpha_eff) if alpha_eff > 0 else C
 
-    def _backend(self, data, C, Ct, s):
+    def _backend(self, data, C, Ct, fixed):
         """The backend named by ``backend``, holding R0, C, C~ and the labeled columns."""
         if self.backend == "dask":
             options = {"client": self.dask_client, "block_size": self.dask_block_size}
@@ -220,14 +239,13 @@ class CFEnsembleTrainer(BaseCFTrainer):
                 "cg_steps": self.cg_steps,
                 "dtype": self.dtype,
             }
-        lab = data.labeled_idx
         return backend_class(self.backend)(
             data.R_filled(0.0),
             C,
             Ct=Ct,
             labels=data.labels,
-            sample_weight=s,
-            R_labeled=data.R[:, lab],
+            sample_weight=fixed.s,
+            R_labeled=fixed.R_L,
             **options,
         )
 
@@ -237,38 +255,37 @@ class CFEnsembleTrainer(BaseCFTrainer):
             return self.tol
         return 1e-3 if self.solver == "als" else 1e-6
 
-    def _fit_aggregator(self, data, X, Y_L, y, s, w, b):
+    def _fit_aggregator(self, fx, X, Y_L, w, b):
         """Class-weighted logistic regression on the labeled columns' features."""
-        if self.aggregator == "mean" or y.size == 0:
+        if self.aggregator == "mean" or fx.y.size == 0:
             return w, b
         return fit_weighted_logistic(
-            aggregator_features(X.T @ Y_L, data.R[:, data.labeled_idx], self.aggregator_input),
-            y,
-            s,
+            aggregator_features(X.T @ Y_L, fx.R_L, self.aggregator_input),
+            fx.y,
+            fx.s,
             l2=self.aggregator_l2,
             focal_gamma=self.focal_gamma,
             w0=w,
             b0=b,
         )
 
-    def _objective(self, data, X, Y_L, y, s, w, b, fit, ysq) -> ObjectiveValue:
+    def _objective(self, fx, X, Y_L, w, b, fit, ysq) -> ObjectiveValue:
         """L_CF from the backend's sums (fit, |Y|^2) and the labeled columns Y_L."""
         sup = supervised_term(
             X.T @ Y_L,
-            data.R[:, data.labeled_idx],
-            y,
-            s,
+            fx.R_L,
+            fx.y,
+            fx.s,
             None if self.aggregator == "mean" else w,
             b,
             focal_gamma=self.focal_gamma,
             aggregator_l2=self.aggregator_l2,
             aggregator_input=self.aggregator_input,
         )
-        n_obs = int(data.observed.sum())
         sq = float(np.sum(X * X)) + ysq
-        return cf_value(fit, sq, n_obs, sup, rho=self.rho, lambda_reg=self.lambda_reg)
+        return cf_value(fit, sq, fx.n_observed, sup, rho=self.rho, lambda_reg=self.lambda_reg)
 
-    def _fit_als(self, be, data, X, y, s, w, b):
+    def _fit_als(self, be, fx, X, w, b):
         """Label-aware ALS: alternate the half-steps with C~, refit the aggregator each sweep.
 
         Stops when the relative change of sum c~ (r - x^T y)^2 + lambda (|X|^2 + |Y|^2), the
@@ -287,8 +304,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
                     f"ALS produced non-finite factors; raise lambda_reg (now {lam})"
                 )
             Y_L = be.labeled_Y()
-            w, b = self._fit_aggregator(data, X, Y_L, y, s, w, b)
-            self._record(it, self._objective(data, X, Y_L, y, s, w, b, fit, ysq))
+            w, b = self._fit_aggregator(fx, X, Y_L, w, b)
+            self._record(it, self._objective(fx, X, Y_L, w, b, fit, ysq))
             surrogate = fit_t + lam * (float(np.sum(X * X)) + ysq)
             self.n_iter_ = it
             if np.isfinite(prev) and abs(prev - surrogate) <= self._tol * max(abs(prev), 1e-300):
@@ -297,22 +314,22 @@ class CFEnsembleTrainer(BaseCFTrainer):
             prev = surrogate
         return X, w, b, not self.converged_
 
-    def _fit_varpro(self, be, data, X, y, s, w, b):
+    def _fit_varpro(self, be, fx, X, w, b):
         """Variable projection: reconstruction-only warm start, then L-BFGS over (X, w, b)
         on J(X, w, b) = L_CF(X, Y*(X), w, b), Y*(X) by the backend; returns as _fit_als."""
         lam = self.lambda_reg
         for _ in range(self.n_init_sweeps):  # reconstruction-only warm start
             X = be.update_classifiers(lam, label_aware=False)
             be.update_instances(X, lam, label_aware=False)
-        w, b = self._fit_aggregator(data, X, be.labeled_Y(), y, s, w, b)
+        w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
         cfg = {
             "rho": self.rho,
             "lambda_reg": lam,
             "focal_gamma": self.focal_gamma,
             "aggregator_l2": self.aggregator_l2,
             "aggregator_input": self.aggregator_input,
-            "n_observed": int(data.observed.sum()),
-            "n_labeled": int(y.size),
+            "n_observed": fx.n_observed,
+            "n_labeled": int(fx.y.size),
         }
         X, w, b, res = minimize_projected(
             lambda X, w, b, with_grad: be.varpro_value_and_grad(X, w, b, cfg, with_grad=with_grad),
@@ -327,7 +344,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         be.update_instances(X, lam, label_aware=False)
         if self.rho == 1.0:
             # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
-            w, b = self._fit_aggregator(data, X, be.labeled_Y(), y, s, w, b)
+            w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
         self.n_iter_ = int(res.nit)
         self.converged_ = res.status == 0
         self.optimizer_message_ = str(res.message)
