@@ -120,7 +120,7 @@ AGGREGATOR_INPUTS = ("reconstruction", "filled", "both")
 def aggregator_features(R_hat: np.ndarray, R: np.ndarray, kind: str = "reconstruction"):
     """What the aggregator sees for each instance.
 
-    'reconstruction': R_hat (m, k), the seed's choice.
+    'reconstruction': R_hat (m, k), the original CF-Ensemble formulation's choice.
     'filled': the observed predictions, missing cells filled from R_hat (m, k); on complete
     R this is R itself, so the aggregator nests stacking.
     'both': the filled matrix stacked over R_hat (2m, k).

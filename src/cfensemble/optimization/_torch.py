@@ -191,7 +191,9 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
     max_epochs : int or None, default=None
         Deprecated alias of ``max_iter`` (a FutureWarning; removed in the next release).
     optimizer : {'adam', 'adamw', 'sgd'}, default='adam'
+        The torch optimizer.
     lr : float > 0, default=0.01
+        Its learning rate.
     device : {'auto', 'cpu', 'cuda'} or 'cuda:<k>', default='auto'
         'auto' picks CUDA when available.
     formulation : {'projected', 'detached', 'free'}, default='projected'
@@ -204,29 +206,58 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
     min_delta : float >= 0, default=1e-6
         Smallest decrease of the training objective (absolute) that counts as improvement.
     use_class_weights : bool, default=True
+        Balanced class weights in L_sup.
     focal_gamma : float >= 0, default=0.0
+        Focal-loss exponent of L_sup (0: binary cross-entropy).
     dtype : {'float32', 'float64'}, default='float32'
         Precision of the computation (float64 for checks). Fitted arrays are float64.
-    confidence, aggregator, aggregator_input, aggregator_l2, chunk_size, random_state, verbose,
-    callback
-        As in :class:`CFEnsembleTrainer` (``aggregator_input='filled'`` by default, as there:
-        the aggregator sees the observed cells, missing ones filled from R_hat). The same
-        ``random_state`` gives the same initial X and Y as the ALS trainer;
-        ``callback(epoch, loss)`` is called every epoch.
+    confidence : {'uniform', 'certainty', 'calibration', 'adaptive'} or callable
+        Base confidence (default 'certainty'), as in :class:`CFEnsembleTrainer`.
+    aggregator : {'weighted', 'mean'}, default='weighted'
+        As in :class:`CFEnsembleTrainer`.
+    aggregator_input : {'filled', 'reconstruction', 'both'}, default='filled'
+        What the aggregator sees: the observed cells with missing ones filled from R_hat,
+        R_hat alone, or both.
+    aggregator_l2 : float, default=1e-3
+        L2 penalty on the aggregator weights (part of L_sup).
+    chunk_size : int, default=4096
+        Instances per batched solve of the final float64 Y*(X) and of fold-in.
+    random_state : int, RandomState or None, default=None
+        The same value gives the same initial X and Y as the ALS trainer.
+    verbose : bool, default=False
+        Log L_CF every epoch (logger "cfensemble", level INFO).
+    callback : callable or None, default=None
+        ``callback(epoch, loss)``, called every epoch with L_CF.
 
     Attributes
     ----------
     X_ : ndarray of shape (latent_dim, n_classifiers)
+        Classifier factors (float64).
     Y_ : ndarray of shape (latent_dim, n_instances)
-        For 'projected', Y*(X_) (float64).
+        Instance factors; for 'projected', Y*(X_) (float64).
     w_ : ndarray of shape (n_classifiers,) (2 n_classifiers under aggregator_input='both')
+        Aggregator weights.
     b_ : float
-    C_ : ndarray of shape (n_classifiers, n_instances), the confidence used
-    history_ : dict of lists 'combined', 'recon', 'sup', 'time' (one entry per epoch, the
-        objective at the parameters before that epoch's step)
-    n_iter_ : int, epochs run    converged_ : bool, True when early stopping stopped it
-    best_epoch_ : int, the epoch whose parameters are kept
-    device_ : str, the device used
+        Aggregator intercept.
+    C_ : ndarray of shape (n_classifiers, n_instances)
+        The confidence used.
+    confidence_ : cfensemble.confidence.Confidence
+        The fitted confidence strategy.
+    history_ : dict of lists
+        'combined', 'recon', 'sup', 'time': one entry per epoch, the objective at the
+        parameters before that epoch's step.
+    n_iter_ : int
+        Epochs run.
+    converged_ : bool
+        True when early stopping stopped it.
+    best_epoch_ : int
+        The epoch whose parameters are kept.
+    device_ : str
+        The device used.
+    n_classifiers_ : int
+        m, the rows of the fitted R.
+    n_instances_ : int
+        n, the columns of the fitted R.
     """
 
     def __init__(

@@ -68,6 +68,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         the label-aware modulation strength alpha_eff = 2 (1 - rho) alpha (rho = 1: pure
         weighted factorization with the base confidence).
     lambda_reg : float >= 0, default=0.01
+        L2 penalty lambda on both factor matrices (part of L_recon).
     max_iter : int >= 1, default=100
         ALS sweeps, or L-BFGS iterations for varpro.
     tol : float or None, default=None
@@ -78,25 +79,30 @@ class CFEnsembleTrainer(BaseCFTrainer):
     use_label_aware_confidence : bool, default=True
         ALS only: modulate the base confidence with labels (see ``confidence.label_aware``).
     label_aware_alpha : float >= 0, default=1.0
+        Strength alpha of the label-aware modulation.
     solver : {'als', 'varpro'}, default='als'
+        Label-aware ALS (fast approximation) or variable projection (exact projected L_CF).
     gtol : float, default=1e-6
         varpro: stop when the largest gradient entry falls below gtol.
     n_init_sweeps : int, default=5
         varpro: reconstruction-only ALS sweeps that initialize X before L-BFGS.
     confidence : {'uniform', 'certainty', 'calibration', 'adaptive'} or callable
-        Base confidence, used unless ``EnsembleData`` carries a C of the user's.
-    aggregator : {'weighted', 'mean'}
-        'weighted': class-weighted logistic regression on R_hat (fitted to convergence).
+        Default 'certainty'.        Base confidence, used unless ``EnsembleData`` carries a C of the user's.
+    aggregator : {'weighted', 'mean'}, default='weighted'
+        'weighted': class-weighted logistic regression on its input (fitted to
+        convergence); 'mean': the mean of R_hat.
     aggregator_input : {'filled', 'reconstruction', 'both'}, default='filled'
         What the aggregator sees: the observed predictions with missing cells filled from
-        R_hat (on complete R this is stacking on R), R_hat alone (the seed's choice), or
-        both stacked. 'filled' measured best on missing cells and ties stacking on
+        R_hat (on complete R this is stacking on R), R_hat alone (the choice of the original
+        CF-Ensemble formulation), or both stacked. 'filled' measured best on missing cells and ties stacking on
         complete R (benchmarks/results/), while R_hat alone loses to stacking there.
     aggregator_l2 : float, default=1e-3
         L2 penalty on the aggregator weights (part of L_sup).
     use_class_weights : bool, default=True
+        Balanced class weights in L_sup.
     focal_gamma : float >= 0, default=0.0
-    chunk_size : int
+        Focal-loss exponent of L_sup (0: binary cross-entropy).
+    chunk_size : int, default=4096
         Instances per batched solve (memory is O(chunk_size d^2)).
     backend : {'numpy', 'dask'}, default='numpy'
         'dask': the instance axis is cut into blocks held on a Dask cluster (see
@@ -110,19 +116,44 @@ class CFEnsembleTrainer(BaseCFTrainer):
         ALS half-steps: exact batched Cholesky, or ``cg_steps`` warm-started conjugate
         gradient steps (approximate, cheaper per sweep). varpro always solves exactly.
     cg_steps : int, default=3
-    dtype : {'float64', 'float32'}, default='float64'
+        Conjugate-gradient steps per half-step with linear_solver='cg'.
+    dtype : {'float64', 'float32'} or numpy dtype, default='float64'
         ALS factor precision (float32 halves memory traffic; the objective stays float64).
-    random_state, verbose, callback
-        ``callback(iteration, loss)`` is called after every iteration with L_CF.
+    random_state : int, RandomState or None, default=None
+        Draws the initial factors (X first, then Y; the same draws in every trainer).
+    verbose : bool, default=False
+        Log L_CF and its parts every iteration (logger "cfensemble", level INFO).
+    callback : callable or None, default=None
+        ``callback(iteration, loss)``, called after every iteration with L_CF.
 
     Attributes
     ----------
     X_ : ndarray of shape (latent_dim, n_classifiers)
+        Classifier factors.
     Y_ : ndarray of shape (latent_dim, n_instances)
-    w_ : ndarray of shape (n_classifiers,)   b_ : float
-    C_ : ndarray of shape (n_classifiers, n_instances), the base confidence used
-    history_ : dict of lists 'combined', 'recon', 'sup', 'time' (one entry per iteration)
-    n_iter_ : int    converged_ : bool
+        Instance factors of the fitted columns.
+    w_ : ndarray of shape (n_classifiers,) (2 n_classifiers under aggregator_input='both')
+        Aggregator weights.
+    b_ : float
+        Aggregator intercept.
+    C_ : ndarray of shape (n_classifiers, n_instances)
+        The base confidence used.
+    C_label_aware_ : ndarray of shape (n_classifiers, n_instances)
+        solver='als': the label-aware confidence the half-steps used.
+    confidence_ : cfensemble.confidence.Confidence
+        The fitted confidence strategy (fold-in uses it on new columns).
+    history_ : dict of lists
+        'combined' (L_CF), 'recon', 'sup', 'time': one entry per iteration.
+    n_iter_ : int
+        ALS sweeps or L-BFGS iterations run.
+    converged_ : bool
+        Whether the stopping rule (tol, gtol) stopped the loop before max_iter.
+    optimizer_message_ : str
+        solver='varpro': L-BFGS's final message.
+    n_classifiers_ : int
+        m, the rows of the fitted R.
+    n_instances_ : int
+        n, the columns of the fitted R.
     """
 
     def __init__(
