@@ -87,15 +87,17 @@ class CFEnsembleTrainer(BaseCFTrainer):
     n_init_sweeps : int, default=5
         varpro: reconstruction-only ALS sweeps that initialize X before L-BFGS.
     confidence : {'uniform', 'certainty', 'calibration', 'adaptive'} or callable
-        Default 'certainty'.        Base confidence, used unless ``EnsembleData`` carries a C of the user's.
+        Base confidence (default 'certainty'), used unless ``EnsembleData`` carries a C of
+        the user's.
     aggregator : {'weighted', 'mean'}, default='weighted'
         'weighted': class-weighted logistic regression on its input (fitted to
         convergence); 'mean': the mean of R_hat.
     aggregator_input : {'filled', 'reconstruction', 'both'}, default='filled'
         What the aggregator sees: the observed predictions with missing cells filled from
         R_hat (on complete R this is stacking on R), R_hat alone (the choice of the original
-        CF-Ensemble formulation), or both stacked. 'filled' measured best on missing cells and ties stacking on
-        complete R (benchmarks/results/), while R_hat alone loses to stacking there.
+        CF-Ensemble formulation), or both stacked. 'filled' measured best on missing cells
+        and ties stacking on complete R (benchmarks/results/), while R_hat alone loses to
+        stacking there.
     aggregator_l2 : float, default=1e-3
         L2 penalty on the aggregator weights (part of L_sup).
     use_class_weights : bool, default=True
