@@ -13,7 +13,7 @@ Exact paths and one iterative one, chosen by shape and options:
 * **fused** (k small, the instance step): per block of ``BLOCK`` systems, the packed lower
   triangles of the Grams are accumulated from G[(p, q), u] = F[p, u] F[q, u] (a GEMM-shaped
   loop), factorized by a Cholesky vectorized across the block (the systems are the
-  innermost, contiguous axis, so every operation is a SIMD loop over 64 systems) and solved
+  innermost, contiguous axis, so every operation is a SIMD loop over the block) and solved
   by two triangular sweeps. Compiled with numba when it is installed (``cfensemble[fast]``),
   ``nogil`` and threaded over column ranges; without numba the same path falls back to one
   GEMM per chunk for the Grams and a batched LAPACK solve. Memory is O(block d^2) per

@@ -36,6 +36,7 @@ from cfensemble.objective import (
     aggregator_features,
     aggregator_input_jacobian,
     aggregator_logits,
+    cf_value,
     focal_bce_from_logits,
     focal_bce_grad_logits,
 )
@@ -158,9 +159,9 @@ def combine_terms(
 ):
     """J, its parts and its gradient from the summed :func:`block_terms`."""
     N = max(n_observed, 1)
-    recon = (t["fit"] + lambda_reg * (float(np.sum(X * X)) + t["ysq"])) / N
     sup = t["sup"] + 0.5 * aggregator_l2 * float(w @ w) if has_labels else 0.0
-    J = rho * recon + (1.0 - rho) * sup
+    sq_norms = float(np.sum(X * X)) + t["ysq"]
+    J, recon, sup = cf_value(t["fit"], sq_norms, N, sup, rho=rho, lambda_reg=lambda_reg)
     if not with_grad:
         return J, recon, sup
     gX = rho * (t["gXr"] + 2.0 * lambda_reg * X) / N
