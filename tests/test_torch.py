@@ -479,6 +479,7 @@ def test_invalid_parameters(kw, err, match):
         tr._validate_params()
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_max_epochs_is_a_deprecated_alias_of_max_iter(mid):
     with pytest.warns(FutureWarning, match="max_epochs is deprecated"):
         old = _trainer(max_epochs=4, patience=100, dtype="float64").fit(mid.data)
