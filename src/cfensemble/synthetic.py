@@ -263,3 +263,39 @@ def apply_missingness(
         drop[rng.choice(np.flatnonzero(drop[:, i])), i] = False
     R[drop] = np.nan
     return R
+
+
+def make_low_rank(
+    n_classifiers: int = 12,
+    n_instances: int = 600,
+    rank: int = 3,
+    *,
+    noise: float = 0.02,
+    scale: float = 0.15,
+    missing_rate: float = 0.0,
+    random_state=None,
+) -> np.ndarray:
+    """Predictions with a planted rank, cells removed at random.
+
+    R = clip(0.5 1 1^T + scale X^T Y / sqrt(rank - 1) + noise E, 0, 1) with X (rank - 1, m),
+    Y (rank - 1, n) and E standard normal: the level 0.5 is one rank-1 component and the
+    rank - 1 others are the classifiers' shared deviations, so before noise R has exactly
+    ``rank`` nonzero singular values. Used to check that
+    :func:`cfensemble.rank.select_rank` recovers the rank.
+
+    Returns
+    -------
+    ndarray of shape (n_classifiers, n_instances), NaN where removed
+    """
+    check_scalar(n_classifiers, "n_classifiers", kind=numbers.Integral, low=2)
+    check_scalar(n_instances, "n_instances", kind=numbers.Integral, low=2)
+    check_scalar(rank, "rank", kind=numbers.Integral, low=1)
+    check_scalar(noise, "noise", low=0.0)
+    check_scalar(scale, "scale", low=0.0)
+    rng = check_random_state(random_state)
+    k = rank - 1
+    X = rng.standard_normal((k, n_classifiers))
+    Y = rng.standard_normal((k, n_instances))
+    signal = scale * (X.T @ Y) / np.sqrt(max(k, 1))
+    R = np.clip(0.5 + signal + noise * rng.standard_normal(signal.shape), 0.0, 1.0)
+    return apply_missingness(R, missing_rate, random_state=rng) if missing_rate > 0 else R
