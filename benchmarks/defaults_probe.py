@@ -122,6 +122,27 @@ def trainer_fill(R, labels, d, solver, rho=0.5, **kw):
     return t.X_.T @ t.Y_, t.predict()
 
 
+def rank_candidates(R, labels, seed):
+    """Fills at fixed ranks 1-3, at the selected rank (one-SE rule) and at the best one."""
+    preds = {b: BASELINES[b](R, labels) for b in BASE}
+    info = {}
+    if not np.isnan(R).any():
+        return preds, info
+    sel = select_rank(R, random_state=seed)
+    best = select_rank(R, random_state=seed, one_standard_error=False)
+    info["rank_auto"], info["rank_min"] = sel.rank, best.rank
+    R0 = np.nan_to_num(R)
+    obs = (~np.isnan(R)).astype(float)
+    ranks = {"r1": 1, "r2": 2, "r3": 3, "auto": sel.rank, "min": best.rank}
+    for tag, d in ranks.items():
+        X, Y = _fit_factors(R0, obs, d, 0.01, 100, 1e-5, np.random.RandomState(0))
+        Z = np.where(np.isnan(R), X.T @ Y, R)
+        aggs, _ = aggregators(Z, labels)
+        for aname in ("mean", "stack", "shrink_eb", "stack_logit", "blend_mean_stacklogit"):
+            preds[f"mf_{tag}|{aname}"] = aggs[aname]
+    return preds, info
+
+
 def candidates(R, labels, seed, *, heavy=True):
     """Every probed method on one matrix -> ({name: p}, info dict)."""
     preds = {b: BASELINES[b](R, labels) for b in BASE}
@@ -186,7 +207,10 @@ def run(args):
             for regime in regimes:
                 R_reg = regime_matrix(R, regime, seed=k)
                 t0 = time.perf_counter()
-                preds, info = candidates(R_reg, labels, seed=k, heavy=not args.light)
+                if args.ranks:
+                    preds, info = rank_candidates(R_reg, labels, seed=k)
+                else:
+                    preds, info = candidates(R_reg, labels, seed=k, heavy=not args.light)
                 sec = time.perf_counter() - t0
                 for meth, p in preds.items():
                     rows.append(
@@ -242,6 +266,7 @@ if __name__ == "__main__":
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cfensemble_real_data"))
     ap.add_argument("--out", default="defaults_probe.csv")
     ap.add_argument("--light", action="store_true", help="no trainer fits, only fills + aggs")
+    ap.add_argument("--ranks", action="store_true", help="the rank experiment only")
     ap.add_argument("--summary", help="print the summary tables of a probe CSV and stop")
     ap.add_argument("--top", type=int, default=40)
     a = ap.parse_args()

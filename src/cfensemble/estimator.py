@@ -265,11 +265,12 @@ def out_of_fold_predictions(
 
 
 # ---------------------------------------------------------------------------- trainers
-def resolve_latent_dim(latent_dim, n_classifiers: int) -> int:
-    """'auto' -> max(1, m // 3); an int is used as given."""
+def resolve_latent_dim(latent_dim, n_classifiers: int):
+    """'auto' is passed on (the trainer chooses the rank from held-out cells, see
+    ``cfensemble.rank``); an int is checked and used as given."""
     if isinstance(latent_dim, str):
         check_option(latent_dim, "latent_dim", ("auto",))
-        return max(1, n_classifiers // 3)
+        return "auto"
     if not isinstance(latent_dim, numbers.Integral) or latent_dim < 1:
         raise ValueError(f"latent_dim must be 'auto' or an int >= 1, got {latent_dim!r}")
     return int(latent_dim)
@@ -280,10 +281,11 @@ def make_trainer(
     *,
     solver: str = "als",
     latent_dim="auto",
-    rho: float = 0.5,
+    rho: float | None = None,
     lambda_reg: float = 0.01,
     confidence="uniform",
     max_iter: int = 100,
+    aggregator: str = "auto",
     aggregator_input: str = "filled",
     aggregator_l2: float = 1e-3,
     use_class_weights: bool = True,
@@ -307,6 +309,7 @@ def make_trainer(
         rho=rho,
         lambda_reg=lambda_reg,
         confidence=confidence,
+        aggregator=aggregator,
         aggregator_l2=aggregator_l2,
         use_class_weights=use_class_weights,
         random_state=random_state,
@@ -491,10 +494,12 @@ class CFEnsembleClassifier(_PoolClassifier):
         The features each estimator sees. Rows where those features are all NaN get a
         missing cell in R for that estimator (NaN inputs are then accepted).
     latent_dim : int or 'auto', default='auto'
-        Rank d of the factorization; 'auto' is max(1, n_estimators // 3) (d must stay below
-        the number of estimators for the factorization to denoise).
-    rho : float in [0, 1], default=0.5
-        Weight of reconstruction against supervision.
+        Rank d of the factorization; 'auto' chooses it from the data without labels
+        (``cfensemble.rank.select_rank``: held-out observed cells, one-standard-error rule,
+        never above n_estimators - 1). The trainer's ``latent_dim_`` is the rank used.
+    rho : float in [0, 1] or None, default=None
+        Weight of reconstruction against supervision; None: the trainer's default for the
+        solver (0.5 for 'als', 1.0 for 'varpro' and 'pytorch', see ``CFEnsembleTrainer``).
     lambda_reg : float, default=0.01
     confidence : str or callable, default='uniform'
         Base confidence strategy (``cfensemble.confidence``). 'uniform' beat 'certainty'
@@ -502,6 +507,8 @@ class CFEnsembleClassifier(_PoolClassifier):
         over 90 folds: +0.005 and +0.009 PR-AUC, p ~ 0.04).
     max_iter : int, default=100
         ALS sweeps, L-BFGS iterations (varpro) or epochs (pytorch).
+    aggregator : {'auto', 'weighted', 'shrinkage', 'mean'}, default='auto'
+        How the filled predictions are combined (see ``CFEnsembleTrainer``).
     aggregator_input : {'filled', 'reconstruction', 'both'}, default='filled'
         What the aggregator sees: the observed predictions with missing cells filled from
         R_hat, R_hat alone, or both side by side (see ``CFEnsembleTrainer``, whose default
@@ -537,10 +544,11 @@ class CFEnsembleClassifier(_PoolClassifier):
         cv=5,
         columns=None,
         latent_dim="auto",
-        rho=0.5,
+        rho=None,
         lambda_reg=0.01,
         confidence="uniform",
         max_iter=100,
+        aggregator="auto",
         aggregator_input="filled",
         aggregator_l2=1e-3,
         use_class_weights=True,
@@ -558,6 +566,7 @@ class CFEnsembleClassifier(_PoolClassifier):
         self.lambda_reg = lambda_reg
         self.confidence = confidence
         self.max_iter = max_iter
+        self.aggregator = aggregator
         self.aggregator_input = aggregator_input
         self.aggregator_l2 = aggregator_l2
         self.use_class_weights = use_class_weights
@@ -575,6 +584,7 @@ class CFEnsembleClassifier(_PoolClassifier):
             lambda_reg=self.lambda_reg,
             confidence=self.confidence,
             max_iter=self.max_iter,
+            aggregator=self.aggregator,
             aggregator_input=self.aggregator_input,
             aggregator_l2=self.aggregator_l2,
             use_class_weights=self.use_class_weights,

@@ -227,8 +227,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
     def __init__(
         self,
         n_classifiers: int,
-        latent_dim: int = 20,
-        rho: float = 0.5,
+        latent_dim="auto",
+        rho: float | None = None,
         lambda_reg: float = 0.01,
         max_epochs: int = 200,
         optimizer: str = "adam",
@@ -242,8 +242,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         use_class_weights: bool = True,
         focal_gamma: float = 0.0,
         dtype: str = "float32",
-        confidence="certainty",
-        aggregator: str = "weighted",
+        confidence="uniform",
+        aggregator: str = "auto",
         aggregator_input: str = "filled",
         aggregator_l2: float = 1e-3,
         chunk_size: int = DEFAULT_CHUNK,
@@ -261,6 +261,9 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         self.patience = patience
         self.min_delta = min_delta
         self.dtype = dtype
+        if rho is None:
+            # 'projected' minimizes varpro's J: rho=1, as there (see CFEnsembleTrainer).
+            rho = 1.0 if formulation == "projected" else 0.5
         super().__init__(
             n_classifiers,
             latent_dim,
@@ -340,7 +343,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         dev = self._resolve_device(torch)
         self.device_ = dev
         tdt = torch.float32 if self.dtype == "float32" else torch.float64
-        m, n, d = data.n_classifiers, data.n_instances, self.latent_dim
+        m, n, d = data.n_classifiers, data.n_instances, self.latent_dim_
         X0, Y0 = init_factors(rng, d, m, n)  # same draws as CFEnsembleTrainer
         lab = data.labeled_idx
         y_np = data.labels[lab]
@@ -356,7 +359,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         y_t, s_t = T(y_np), T(s_np)
         R_L = T(data.R[:, lab])  # NaN where missing: aggregator_features fills from R_hat
         n_feat = n_aggregator_features(m, self.aggregator_input)
-        weighted = self.aggregator == "weighted"
+        weighted = self.aggregator != "mean"
 
         X = T(X0).requires_grad_(True)
         params = [X]
