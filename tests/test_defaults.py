@@ -37,8 +37,10 @@ def test_auto_is_the_documented_blend_of_labeled_columns_only(ens, fitted):
     tr = fitted
     lab = ens.labeled_idx
     Z_all = aggregator_features(tr.reconstruct(), ens.R, "filled")
-    parts = fit_auto_aggregator(Z_all[:, lab], ens.labels[lab])
-    np.testing.assert_allclose(tr.predict(), predict_auto(Z_all, *parts), rtol=0, atol=1e-8)
+    miss = np.isnan(ens.R)
+    parts = fit_auto_aggregator(Z_all[:, lab], ens.labels[lab], miss[:, lab])
+    assert parts.w.shape == (16,)  # logits and missing-cell indicators
+    np.testing.assert_allclose(tr.predict(), predict_auto(Z_all, *parts, miss), rtol=0, atol=1e-8)
     assert parts.mix == 1.0  # 30 labeled positives: more than 20
     p = tr.predict()
     assert np.all((p >= 0) & (p <= 1))

@@ -269,7 +269,8 @@ def logit_features(Z: np.ndarray) -> np.ndarray:
 class AutoAggregator(NamedTuple):
     """The fitted parts of ``aggregator='auto'`` (see :func:`fit_auto_aggregator`).
 
-    w : ndarray of shape (m,), b : float   stacking on logit features
+    w : ndarray of shape (m,) or (2m,), b : float   stacking on the logit features, and on
+        the missing-cell indicators when the fit data had missing cells
     single : int   the classifier with the best PR-AUC on the labeled instances
     mix : float in [0, 1]   t, the share of the two learned parts (1 with enough labels)
     """
@@ -280,16 +281,33 @@ class AutoAggregator(NamedTuple):
     mix: float
 
 
+def auto_stacking_features(Z: np.ndarray, missing: np.ndarray | None, n_weights: int):
+    """The stacking part's inputs: logit(Z), with the rows of ``missing`` (as 0/1) below
+    when the fitted weights have them (n_weights > len(Z)); zeros when ``missing`` is None."""
+    L = logit_features(Z)
+    if n_weights <= L.shape[0]:
+        return L
+    M = np.zeros((n_weights - L.shape[0], L.shape[1])) if missing is None else missing
+    return np.vstack([L, np.asarray(M, dtype=np.float64)])
+
+
 def fit_auto_aggregator(
-    Z: np.ndarray, y: np.ndarray, *, use_class_weights: bool = True, l2: float = AUTO_L2
+    Z: np.ndarray,
+    y: np.ndarray,
+    missing: np.ndarray | None = None,
+    *,
+    use_class_weights: bool = True,
+    l2: float = AUTO_L2,
 ) -> AutoAggregator:
     """The 'auto' aggregator: combine the simple combiners instead of choosing one.
 
-    p_i = (1 - 2t/3) mean_u z_ui + (t/3) sigmoid(w . logit(z_i) + b) + (t/3) z_{s,i},
+    p_i = (1 - 2t/3) mean_u z_ui + (t/3) sigmoid(w . f_i + b) + (t/3) z_{s,i},
 
     the average of three combiners that each win somewhere: the mean, class-weighted
-    logistic stacking on the logits (L2 ``l2`` on the class-weighted mean loss), and the
-    single classifier s with the best PR-AUC on the labeled instances. Choosing among them
+    logistic stacking (L2 ``l2`` on the class-weighted mean loss) on f_i = the logits of
+    z_i and, where cells are missing, their missing-cell indicators (a classifier that
+    abstains where it is unsure tells something by abstaining), and the single classifier
+    s with the best PR-AUC on the labeled instances. Choosing among them
     by inner cross-validation on a few hundred labeled rows was noise (issue 12); their
     average was never far from the best of them on the real-data benchmark. With few
     labels the two learned parts move toward the mean: t = min(1, n_min / 20), n_min the
@@ -299,6 +317,8 @@ def fit_auto_aggregator(
     ----------
     Z : ndarray of shape (m, n_L), the (filled) predictions of the labeled instances
     y : ndarray of shape (n_L,), 0/1
+    missing : bool ndarray of shape (m_R, n_L), optional
+        Which cells of R were missing; indicators join the stacking inputs when any is.
     use_class_weights : bool, default=True
     l2 : float >= 0, default=0.1
 
@@ -314,18 +334,27 @@ def fit_auto_aggregator(
     m = Z.shape[0]
     n_pos = int(np.count_nonzero(y == 1))
     n_min = min(n_pos, y.size - n_pos)
+    use_missing = missing is not None and np.any(missing)
+    n_w = m + (np.asarray(missing).shape[0] if use_missing else 0)
     if n_min == 0:
-        return AutoAggregator(np.zeros(m), 0.0, 0, 0.0)
-    w, b = fit_weighted_logistic(logit_features(Z), y, class_weights(y, use_class_weights), l2=l2)
+        return AutoAggregator(np.zeros(n_w), 0.0, 0, 0.0)
+    F = auto_stacking_features(Z, missing if use_missing else None, n_w)
+    w, b = fit_weighted_logistic(F, y, class_weights(y, use_class_weights), l2=l2)
     scores = [pr_auc(y, Z[u]) for u in range(m)]
     return AutoAggregator(w, float(b), int(np.argmax(scores)), min(1.0, n_min / AUTO_MIN_CLASS))
 
 
-def predict_auto(Z: np.ndarray, w: np.ndarray, b: float, single: int, mix: float) -> np.ndarray:
-    """The 'auto' aggregator's probabilities (see :func:`fit_auto_aggregator`); (m, k) -> (k,)."""
+def predict_auto(
+    Z: np.ndarray, w: np.ndarray, b: float, single: int, mix: float, missing=None
+) -> np.ndarray:
+    """The 'auto' aggregator's probabilities (see :func:`fit_auto_aggregator`); (m, k) -> (k,).
+
+    ``missing``: bool (m_R, k), the missing cells of R (needed when w has indicator weights).
+    """
     # Reconstructed cells can leave [0, 1]: clip so every part is a probability.
     Z = np.clip(Z, 0.0, 1.0)
     p = (1.0 - 2.0 * mix / 3.0) * Z.mean(axis=0)
     if mix > 0:
-        p = p + (mix / 3.0) * (predict_weighted(logit_features(Z), w, b) + Z[single])
+        F = auto_stacking_features(Z, missing, w.shape[0])
+        p = p + (mix / 3.0) * (predict_weighted(F, w, b) + Z[single])
     return p

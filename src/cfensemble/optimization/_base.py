@@ -211,7 +211,9 @@ class BaseCFTrainer:
                 Z, y, use_class_weights=self.use_class_weights
             )
             return
-        auto = fit_auto_aggregator(Z, y, use_class_weights=self.use_class_weights)
+        auto = fit_auto_aggregator(
+            Z, y, np.isnan(data.R[:, lab]), use_class_weights=self.use_class_weights
+        )
         self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_ = auto
 
     def _fit(self, data: EnsembleData, C: np.ndarray, rng) -> None:  # pragma: no cover
@@ -309,7 +311,9 @@ class BaseCFTrainer:
         if self.aggregator == "mean":
             return predict_mean(Z)
         if self.aggregator == "auto":
-            return predict_auto(Z, self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_)
+            return predict_auto(
+                Z, self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_, np.isnan(R)
+            )
         return predict_weighted(Z, self.w_, self.b_)
 
     def reconstruct(self, R_new=None, C_new=None) -> np.ndarray:
