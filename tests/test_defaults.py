@@ -103,3 +103,10 @@ def test_varpro_default_is_not_worse_than_als_on_missing_cells():
         for solver in ("als", "varpro")
     }
     assert scores["varpro"] >= scores["als"] - 0.01
+
+
+def test_auto_model_survives_save_and_load(ens, fitted, tmp_path):
+    path = fitted.save(tmp_path / "auto.cfe")
+    back = CFEnsembleTrainer.load(path)
+    assert back.latent_dim == "auto" and back.latent_dim_ == fitted.latent_dim_
+    np.testing.assert_allclose(back.predict(ens.R[:, :50]), fitted.predict(ens.R[:, :50]))

@@ -175,10 +175,14 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
     ----------
     n_classifiers : int
         m, the number of rows of R.
-    latent_dim : int, default=20
-        d. d >= m is full rank (reproduces R): a warning says so.
-    rho : float in [0, 1], default=0.5
-        Weight of reconstruction against supervision. Under ``formulation='free'`` rho = 0
+    latent_dim : int or 'auto', default='auto'
+        d; 'auto' chooses it from held-out cells as :class:`CFEnsembleTrainer` does
+        (``latent_dim_`` is the rank used). d >= m is full rank (reproduces R): a warning
+        says so.
+    rho : float in [0, 1] or None, default=None
+        Weight of reconstruction against supervision. None: 1.0 for 'projected' (the
+        objective varpro minimizes, whose supervised term overfit X through missing cells
+        at 0.5), 0.5 for 'detached' and 'free'. Under ``formulation='free'`` rho = 0
         leaves the unlabeled columns' factors without any gradient (a warning says so);
         under 'detached' rho = 0 leaves every y_i at its initial value (warned too).
     lambda_reg : float >= 0, default=0.01

@@ -45,12 +45,20 @@ class CFEnsembleTrainer(BaseCFTrainer):
     ----------
     n_classifiers : int
         m, the number of rows of R.
-    latent_dim : int, default=20
-        d, the rank of the factorization. d >= m is full rank (reproduces R): a warning says so.
-    rho : float in [0, 1], default=0.5
+    latent_dim : int or 'auto', default='auto'
+        d, the rank of the factorization. 'auto': chosen from the data without labels
+        (``cfensemble.rank.select_rank``: hold out 10% of the observed cells twice, fit each
+        candidate rank on the rest, keep the smallest rank within one standard error of the
+        lowest held-out weighted error; candidates 2 .. min(m - 1, 10) from m = 4 on: rank 1
+        lost 0.01-0.02 PR-AUC on real data with cells missing at random or by block,
+        benchmarks/results/defaults_probe.md). The rank used is ``latent_dim_``. d >= m is
+        full rank (reproduces R): a warning says so.
+    rho : float in [0, 1] or None, default=None
         Weight of reconstruction against supervision in L_CF. For ``solver='als'`` it sets
         the label-aware modulation strength alpha_eff = 2 (1 - rho) alpha (rho = 1: pure
-        weighted factorization with the base confidence).
+        weighted factorization with the base confidence). None: 0.5 for 'als', 1.0 for
+        'varpro' (at 0.5 varpro's supervised term overfit X through the missing cells and
+        lost 0.02-0.03 PR-AUC to ALS on real data with missing cells; at 1.0 it ties ALS).
     lambda_reg : float >= 0, default=0.01
     max_iter : int >= 1, default=100
         ALS sweeps, or L-BFGS iterations for varpro.
@@ -67,10 +75,16 @@ class CFEnsembleTrainer(BaseCFTrainer):
         varpro: stop when the largest gradient entry falls below gtol.
     n_init_sweeps : int, default=5
         varpro: reconstruction-only ALS sweeps that initialize X before L-BFGS.
-    confidence : {'uniform', 'certainty', 'calibration', 'adaptive'} or callable
+    confidence : {'uniform', 'certainty', 'calibration', 'adaptive'} or callable, default='uniform'
         Base confidence, used unless ``EnsembleData`` carries a C of the user's.
-    aggregator : {'weighted', 'mean'}
-        'weighted': class-weighted logistic regression on R_hat (fitted to convergence).
+    aggregator : {'auto', 'weighted', 'shrinkage', 'mean'}, default='auto'
+        'weighted': class-weighted logistic regression on the aggregator input (fitted to
+        convergence). 'shrinkage': the same with the weights shrunk toward equal weights,
+        strength by empirical Bayes (``aggregators.fit_shrinkage_logistic``). 'mean': the
+        average of the input (observed cells, missing ones reconstructed). 'auto': the
+        average of the mean, logistic stacking on logits and missing-cell indicators, and
+        the best single classifier on the labeled instances, moving toward the mean below
+        20 labeled instances of the smaller class (``aggregators.fit_auto_aggregator``).
     aggregator_input : {'filled', 'reconstruction', 'both'}, default='filled'
         What the aggregator sees: the observed predictions with missing cells filled from
         R_hat (on complete R this is stacking on R), R_hat alone (the seed's choice), or
@@ -103,7 +117,11 @@ class CFEnsembleTrainer(BaseCFTrainer):
     ----------
     X_ : ndarray of shape (latent_dim, n_classifiers)
     Y_ : ndarray of shape (latent_dim, n_instances)
-    w_ : ndarray of shape (n_classifiers,)   b_ : float
+    latent_dim_ : int, the rank used;  rank_candidates_, rank_errors_ : the ranks tried by
+        latent_dim='auto' and their held-out errors
+    w_ : ndarray of shape (n_classifiers,)   b_ : float  the aggregator of L_CF's supervised
+        term (for 'shrinkage', the shrunk weights; strength in shrinkage_)
+    auto_w_, auto_b_, auto_single_, auto_mix_ : aggregator='auto''s fitted parts
     C_ : ndarray of shape (n_classifiers, n_instances), the base confidence used
     history_ : dict of lists 'combined', 'recon', 'sup', 'time' (one entry per iteration)
     n_iter_ : int    converged_ : bool
