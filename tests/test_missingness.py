@@ -53,3 +53,18 @@ def test_missingness_validates(full):
     with pytest.raises(ValueError, match="group"):
         apply_missingness(full.R, 0.2, mode="block", group=[9])
     assert np.array_equal(apply_missingness(full.R, 0.0), full.R)
+
+
+def test_generator_and_dataset_helper_take_the_modes():
+    from cfensemble.datasets import remove_predictions
+
+    s = make_ensemble(
+        n_classifiers=8, n_instances=600, missing_rate=0.25, missing_mode="block", random_state=0
+    )
+    miss = np.isnan(s.R)
+    assert np.flatnonzero(miss.any(axis=1)).size == 4  # one group of half the classifiers
+    full = make_ensemble(n_classifiers=8, n_instances=600, random_state=0)
+    R = remove_predictions(full.R, 0.3, mode="informative", random_state=0)
+    assert np.isnan(R).mean() == pytest.approx(0.3, abs=0.01)
+    with pytest.raises(ValueError, match="missing_mode"):
+        make_ensemble(n_instances=100, missing_rate=0.1, missing_mode="often")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils import check_random_state
 
-from cfensemble._validation import check_scalar
+from cfensemble._validation import check_option, check_scalar
 from cfensemble.data import EnsembleData
 
 
@@ -70,6 +70,7 @@ def make_ensemble(
     labeled_fraction: float = 0.5,
     missing_rate: float = 0.0,
     *,
+    missing_mode: str = "random",
     n_subgroups: int = 3,
     n_noise_factors: int = 3,
     signal: float = 1.5,
@@ -91,7 +92,10 @@ def make_ensemble(
     labeled_fraction : float in [0, 1]
         Fraction of each class that is labeled (stratified).
     missing_rate : float in [0, 1)
-        Fraction of cells removed at random (every instance keeps at least one).
+        Fraction of cells removed (every instance keeps at least one).
+    missing_mode : {'random', 'block', 'informative'}, default='random'
+        How they are removed (:func:`apply_missingness`; 'informative' makes a classifier
+        abstain more often where it is unsure).
     n_subgroups : int
         Instance subgroups; each classifier's competence a_u,g varies across them.
     n_noise_factors : int
@@ -114,6 +118,7 @@ def make_ensemble(
     )
     check_scalar(labeled_fraction, "labeled_fraction", low=0.0, high=1.0)
     check_scalar(missing_rate, "missing_rate", low=0.0, high=1.0, high_inclusive=False)
+    check_option(missing_mode, "missing_mode", MISSING_MODES)
     check_scalar(n_subgroups, "n_subgroups", kind=numbers.Integral, low=1)
     check_scalar(n_noise_factors, "n_noise_factors", kind=numbers.Integral, low=0)
     for name, val in [
@@ -150,12 +155,15 @@ def make_ensemble(
     offset = miscalibration * rng.uniform(-1.0, 1.0, size=m)
     R = 1.0 / (1.0 + np.exp(-(temp[:, None] * logits + offset[:, None] + prior_shift)))
 
-    if missing_rate > 0:
+    if missing_rate > 0 and missing_mode == "random":
+        # (kept as it was: the same seed gives the same ensemble as before)
         drop = rng.random_sample((m, n)) < missing_rate
         empty = drop.all(axis=0)
         keep = rng.randint(m, size=empty.sum())
         drop[keep, np.flatnonzero(empty)] = False
         R[drop] = np.nan
+    elif missing_rate > 0:
+        R = apply_missingness(R, missing_rate, mode=missing_mode, random_state=rng)
 
     labeled_idx, test_idx = _stratified_split(y, labeled_fraction, rng)
     labels = np.full(n, np.nan)
@@ -212,8 +220,6 @@ def apply_missingness(
     -------
     ndarray of shape (m, n)
     """
-    from cfensemble._validation import check_option
-
     check_scalar(rate, "rate", low=0.0, high=1.0, high_inclusive=False)
     check_option(mode, "mode", MISSING_MODES)
     check_option(informative, "informative", INFORMATIVE_KINDS)
