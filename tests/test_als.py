@@ -187,7 +187,7 @@ def test_deterministic(small_ensemble):
         ({"solver": "sgd"}, ValueError, r"solver must be one of \['als', 'varpro'\], got 'sgd'"),
         ({"aggregator": "max"}, ValueError, "aggregator must be one of"),
         ({"confidence": "sure"}, ValueError, "confidence must be one of"),
-        ({"solver": "varpro", "aggregator": "mean"}, ValueError, "aggregator must be 'weighted'"),
+        ({"solver": "varpro", "aggregator": "mean"}, ValueError, "aggregator must be 'auto'"),
         ({"callback": 3}, TypeError, "callback must be callable"),
     ],
 )

@@ -51,7 +51,8 @@ def test_fit_predict_shapes(data):
     assert clf.n_features_in_ == X.shape[1]
     assert clf.R_.shape == (3, X.shape[0])
     assert clf.base_predictions(X[:5]).shape == (5, 3)
-    assert clf.trainer_.latent_dim == 1  # 'auto' = max(1, m // 3)
+    assert clf.trainer_.latent_dim == "auto"  # chosen from held-out cells, below m
+    assert 1 <= clf.trainer_.latent_dim_ <= 2
     np.testing.assert_array_equal(clf.classes_, [0, 1])
     # decision_function is the log-odds of predict_proba
     p = proba[:, 1]
@@ -172,7 +173,8 @@ def test_default_pool_is_diverse_and_seeded():
     a = [e.get_params() for _, e in default_estimators(0)]
     b = [e.get_params() for _, e in default_estimators(0)]
     assert repr(a) == repr(b)
-    assert resolve_latent_dim("auto", len(pool)) < len(pool)
+    assert resolve_latent_dim("auto", len(pool)) == "auto"  # the trainer chooses the rank
+    assert resolve_latent_dim(3, len(pool)) == 3
 
 
 def test_clone_pipeline_grid_search_cross_val_score(data):

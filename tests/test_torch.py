@@ -247,8 +247,12 @@ def test_projected_gradients_match_finite_differences_and_varpro(missing, agg_in
 
 # ---------------------------------------------------------------------- the trainer
 def _trainer(m=8, **kw):
+    # The solver's mechanics at its previous defaults (rho=0.5, 'weighted', 'certainty').
     kw.setdefault("latent_dim", 3)
     kw.setdefault("random_state", 0)
+    kw.setdefault("rho", 0.5)
+    kw.setdefault("aggregator", "weighted")
+    kw.setdefault("confidence", "certainty")
     return CFEnsemblePyTorchTrainer(m, **kw)
 
 

@@ -89,7 +89,17 @@ def test_value_is_the_shared_objective_at_projected_factors():
 
 
 def _fit(data, **kw):
-    params = dict(n_classifiers=data.n_classifiers, latent_dim=3, solver="varpro", random_state=0)
+    # The solver's mechanics at its previous defaults (rho=0.5: the supervised term moves X;
+    # 'weighted': predictions use the jointly fitted w, b; 'certainty' confidence).
+    params = dict(
+        n_classifiers=data.n_classifiers,
+        latent_dim=3,
+        solver="varpro",
+        rho=0.5,
+        aggregator="weighted",
+        confidence="certainty",
+        random_state=0,
+    )
     params.update(kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -311,6 +311,19 @@ def _progress_bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="it", leave=False, disable=None if enabled else True)
 
 
+def _latent_dim(text: str):
+    """--latent-dim: 'auto' or a positive integer."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got {value}")
+    return value
+
+
 def _make_trainer(args, m: int):
     from cfensemble.factory import make_trainer
 
@@ -318,6 +331,7 @@ def _make_trainer(args, m: int):
         rho=args.rho,
         lambda_reg=args.lambda_reg,
         confidence=args.confidence,
+        aggregator=args.aggregator,
         random_state=args.seed,
     )
     if args.max_iter:
@@ -360,7 +374,7 @@ def cmd_fit(args) -> int:
     m, n = R.shape
     trainer = _make_trainer(args, m)
     data = EnsembleData(R, labels)
-    limit = trainer.max_epochs if args.solver == "pytorch" else trainer.max_iter
+    limit = trainer.max_iter
     t0 = time.perf_counter()
     with _progress_bar(limit, f"fit {args.solver}", not args.no_progress) as bar:
         trainer.callback = lambda it, loss: (bar.update(1), bar.set_postfix(L_CF=f"{loss:.4g}"))
@@ -374,7 +388,7 @@ def cmd_fit(args) -> int:
             print(f"cfensemble: warning: {w.message}", file=sys.stderr)
     trainer.save(out, classifier_names=names)
     print(
-        f"fitted {args.solver} (latent_dim={trainer.latent_dim}) on {m} classifiers x {n} "
+        f"fitted {args.solver} (latent_dim={trainer.latent_dim_}) on {m} classifiers x {n} "
         f"instances ({n_lab} labeled, {n_pos} positive; {data.missing_rate:.1%} cells "
         f"missing) in {dt:.2f} s, {trainer.n_iter_} iterations, L_CF="
         f"{trainer.history_['combined'][-1]:.5g}"
@@ -563,13 +577,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--out", required=True, help="model file to write (e.g. model.cfe)")
     fit.add_argument("--solver", choices=SOLVERS, default="varpro")
-    fit.add_argument("--latent-dim", type=int, help="rank d (default: n_classifiers // 3)")
-    fit.add_argument("--rho", type=float, default=0.5, help="reconstruction weight in [0, 1]")
+    fit.add_argument(
+        "--latent-dim",
+        type=_latent_dim,
+        default="auto",
+        help="rank d, or 'auto' (default): chosen from held-out cells, below n_classifiers",
+    )
+    fit.add_argument(
+        "--rho",
+        type=float,
+        default=None,
+        help="reconstruction weight in [0, 1] (default: 0.5 for als, 1 for varpro/pytorch)",
+    )
+    fit.add_argument(
+        "--aggregator",
+        choices=("auto", "weighted", "shrinkage", "mean"),
+        default="auto",
+        help="how the filled predictions are combined (default: auto)",
+    )
     fit.add_argument("--lambda", dest="lambda_reg", type=float, default=0.01, help="L2 on X, Y")
     fit.add_argument(
         "--max-iter", type=int, help="iterations (default 100; epochs for pytorch, 200)"
     )
-    fit.add_argument("--confidence", choices=CONFIDENCES, default="certainty")
+    fit.add_argument("--confidence", choices=CONFIDENCES, default="uniform")
     fit.add_argument("--seed", type=int, default=0, help="random seed")
     _add_io_layout(fit)
     fit.set_defaults(func=cmd_fit)

@@ -174,11 +174,13 @@ def remove_predictions(
     R : ndarray of shape (n_classifiers, n_instances)
     rate : float in [0, 1)
         Fraction of the observed cells to remove.
-    mode : {'random', 'block'}, default='random'
+    mode : {'random', 'block', 'informative'}, default='random'
         'random': cells chosen uniformly at random. 'block': a whole classifier is missing
         for a block of instances (a modality absent for a group of patients): repeatedly a
         random classifier loses a random ``block_size`` fraction of the instances, until
-        ``rate`` is reached.
+        ``rate`` is reached. 'informative': a classifier abstains more often where it is
+        unsure (``cfensemble.synthetic.apply_missingness``, which also has a group of
+        classifiers absent together and class-dependent abstention).
     block_size : float in (0, 1], default=0.2
     random_state : int, RandomState or None
 
@@ -190,7 +192,11 @@ def remove_predictions(
     ndarray of shape (n_classifiers, n_instances)
     """
     check_scalar(rate, "rate", low=0.0, high=1.0, high_inclusive=False)
-    check_option(mode, "mode", ("random", "block"))
+    check_option(mode, "mode", ("random", "block", "informative"))
+    if mode == "informative":
+        from cfensemble.synthetic import apply_missingness
+
+        return apply_missingness(R, rate, mode="informative", random_state=random_state)
     check_scalar(block_size, "block_size", low=0.0, high=1.0, low_inclusive=False)
     R = np.array(R, dtype=np.float64, copy=True)
     if R.ndim != 2:

@@ -50,6 +50,7 @@ _TRAINER_PARAMS = (
     "lambda_reg",
     "confidence",
     "max_iter",
+    "aggregator",
     "aggregator_input",
     "aggregator_l2",
     "use_class_weights",
@@ -468,10 +469,12 @@ class CFEnsembleClassifier(_PoolClassifier):
         The features each estimator sees. Rows where those features are all NaN get a
         missing cell in R for that estimator (NaN inputs are then accepted).
     latent_dim : int or 'auto', default='auto'
-        Rank d of the factorization; 'auto' is max(1, n_estimators // 3) (d must stay below
-        the number of estimators for the factorization to denoise).
-    rho : float in [0, 1], default=0.5
-        Weight of reconstruction against supervision.
+        Rank d of the factorization; 'auto' chooses it from the data without labels
+        (``cfensemble.rank.select_rank``: held-out observed cells, one-standard-error rule,
+        never above n_estimators - 1). The trainer's ``latent_dim_`` is the rank used.
+    rho : float in [0, 1] or None, default=None
+        Weight of reconstruction against supervision; None: the trainer's default for the
+        solver (0.5 for 'als', 1.0 for 'varpro' and 'pytorch', see ``CFEnsembleTrainer``).
     lambda_reg : float, default=0.01
     confidence : str or callable, default='uniform'
         Base confidence strategy (``cfensemble.confidence``). 'uniform' beat 'certainty'
@@ -479,6 +482,8 @@ class CFEnsembleClassifier(_PoolClassifier):
         over 90 folds: +0.005 and +0.009 PR-AUC, p ~ 0.04).
     max_iter : int, default=100
         ALS sweeps, L-BFGS iterations (varpro) or epochs (pytorch).
+    aggregator : {'auto', 'weighted', 'shrinkage', 'mean'}, default='auto'
+        How the filled predictions are combined (see ``CFEnsembleTrainer``).
     aggregator_input : {'filled', 'reconstruction', 'both'}, default='filled'
         What the aggregator sees: the observed predictions with missing cells filled from
         R_hat, R_hat alone, or both side by side (see ``CFEnsembleTrainer``, whose default
@@ -514,10 +519,11 @@ class CFEnsembleClassifier(_PoolClassifier):
         cv=5,
         columns=None,
         latent_dim="auto",
-        rho=0.5,
+        rho=None,
         lambda_reg=0.01,
         confidence="uniform",
         max_iter=100,
+        aggregator="auto",
         aggregator_input="filled",
         aggregator_l2=1e-3,
         use_class_weights=True,

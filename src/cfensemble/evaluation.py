@@ -35,6 +35,7 @@ from cfensemble.estimator import (
 )
 from cfensemble.factory import make_trainer
 from cfensemble.metrics import pr_auc
+from cfensemble.synthetic import apply_missingness
 
 logger = logging.getLogger("cfensemble")
 
@@ -118,6 +119,7 @@ def repeated_cv(
     inner_cv: int = 5,
     missing_rates=(0.0,),
     missing_mode: str = "random",
+    regimes: dict | None = None,
     metric: Callable = pr_auc,
     random_state=0,
     cache_dir=None,
@@ -139,6 +141,12 @@ def repeated_cv(
         Every fold's R is scored once per rate, with that fraction of cells removed
         (``remove_predictions``, one draw per fold and rate shared by all methods).
     missing_mode : {'random', 'block'}
+    regimes : dict name -> dict or None, optional
+        Instead of ``missing_rates``: named missing-prediction regimes, each the keyword
+        arguments of ``cfensemble.synthetic.apply_missingness`` (rate, mode, ...) or None
+        for the complete R; one draw per fold and regime, shared by all methods. Rows then
+        carry the regime's name in a column 'regime' and the share of missing cells in
+        'missing_rate'.
     metric : callable(y_true, p) -> float, default=pr_auc
     random_state : int
     cache_dir, cache_key : str or Path, optional
@@ -186,12 +194,23 @@ def repeated_cv(
         )
         y_test = y[test]
         cols = slice(len(train), None)
-        for rate in missing_rates:
-            R_rate = (
-                R
-                if rate == 0
-                else remove_predictions(R, rate, mode=missing_mode, random_state=seed)
-            )
+        if regimes is None:
+            cases = [
+                (
+                    None,
+                    rate,
+                    R
+                    if rate == 0
+                    else remove_predictions(R, rate, mode=missing_mode, random_state=seed),
+                )
+                for rate in missing_rates
+            ]
+        else:
+            cases = []
+            for regime, spec in regimes.items():
+                R_reg = R if spec is None else apply_missingness(R, random_state=seed, **spec)
+                cases.append((regime, float(np.isnan(R_reg).mean()), R_reg))
+        for regime, rate, R_rate in cases:
             for name, method in methods.items():
                 t0 = time.perf_counter()
                 p = method(R_rate, labels)
@@ -199,6 +218,7 @@ def repeated_cv(
                     {
                         "repeat": repeat,
                         "fold": fold,
+                        **({} if regime is None else {"regime": regime}),
                         "missing_rate": rate,
                         "method": name,
                         "score": metric(y_test, np.asarray(p)[cols]),
@@ -252,7 +272,7 @@ def paired_comparison(scores, method: str, other: str, *, tie_tol: float = 1e-3,
     """
     from scipy.stats import wilcoxon
 
-    keys = [*by, "repeat", "fold", "missing_rate"]
+    keys = [*by, "repeat", "fold", *[c for c in ("regime", "missing_rate") if c in scores]]
     a = scores[scores["method"] == method].set_index(keys)["score"]
     b = scores[scores["method"] == other].set_index(keys)["score"]
     a, b = a.align(b, join="inner")

@@ -13,8 +13,9 @@ from cfensemble._validation import check_option
 from cfensemble.exceptions import MissingDependencyError
 
 
-def resolve_latent_dim(latent_dim, n_classifiers: int) -> int:
-    """'auto' -> max(1, m // 3); an int >= 1 is used as given.
+def resolve_latent_dim(latent_dim, n_classifiers: int):
+    """'auto' is passed on (the trainer chooses the rank from held-out cells, see
+    :func:`cfensemble.rank.select_rank`); an int >= 1 is used as given.
 
     Parameters
     ----------
@@ -24,11 +25,11 @@ def resolve_latent_dim(latent_dim, n_classifiers: int) -> int:
 
     Returns
     -------
-    int
+    int or 'auto'
     """
     if isinstance(latent_dim, str):
         check_option(latent_dim, "latent_dim", ("auto",))
-        return max(1, n_classifiers // 3)
+        return "auto"
     if not isinstance(latent_dim, numbers.Integral) or latent_dim < 1:
         raise ValueError(f"latent_dim must be 'auto' or an int >= 1, got {latent_dim!r}")
     return int(latent_dim)

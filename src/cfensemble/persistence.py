@@ -349,6 +349,8 @@ def load(path):
 
 def _check_consistent(trainer, path) -> None:
     m, d = trainer.n_classifiers, trainer.latent_dim
+    if isinstance(d, str):  # latent_dim='auto': the fitted rank is latent_dim_
+        d = getattr(trainer, "latent_dim_", None)
     X, Y, w = trainer.X_, trainer.Y_, trainer.w_
     # The aggregator sees m features per instance, or 2m with aggregator_input='both'.
     n_features = 2 * m if getattr(trainer, "aggregator_input", None) == "both" else m

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.utils import check_random_state
 
-from cfensemble._validation import check_scalar
+from cfensemble._validation import check_option, check_scalar
 from cfensemble.data import EnsembleData
 
 
@@ -70,6 +70,7 @@ def make_ensemble(
     labeled_fraction: float = 0.5,
     missing_rate: float = 0.0,
     *,
+    missing_mode: str = "random",
     n_subgroups: int = 3,
     n_noise_factors: int = 3,
     signal: float = 1.5,
@@ -91,7 +92,10 @@ def make_ensemble(
     labeled_fraction : float in [0, 1]
         Fraction of each class that is labeled (stratified).
     missing_rate : float in [0, 1)
-        Fraction of cells removed at random (every instance keeps at least one).
+        Fraction of cells removed (every instance keeps at least one).
+    missing_mode : {'random', 'block', 'informative'}, default='random'
+        How they are removed (:func:`apply_missingness`; 'informative' makes a classifier
+        abstain more often where it is unsure).
     n_subgroups : int
         Instance subgroups; each classifier's competence a_u,g varies across them.
     n_noise_factors : int
@@ -114,6 +118,7 @@ def make_ensemble(
     )
     check_scalar(labeled_fraction, "labeled_fraction", low=0.0, high=1.0)
     check_scalar(missing_rate, "missing_rate", low=0.0, high=1.0, high_inclusive=False)
+    check_option(missing_mode, "missing_mode", MISSING_MODES)
     check_scalar(n_subgroups, "n_subgroups", kind=numbers.Integral, low=1)
     check_scalar(n_noise_factors, "n_noise_factors", kind=numbers.Integral, low=0)
     for name, val in [
@@ -150,14 +155,153 @@ def make_ensemble(
     offset = miscalibration * rng.uniform(-1.0, 1.0, size=m)
     R = 1.0 / (1.0 + np.exp(-(temp[:, None] * logits + offset[:, None] + prior_shift)))
 
-    if missing_rate > 0:
+    if missing_rate > 0 and missing_mode == "random":
+        # (kept as it was: the same seed gives the same ensemble as before)
         drop = rng.random_sample((m, n)) < missing_rate
         empty = drop.all(axis=0)
         keep = rng.randint(m, size=empty.sum())
         drop[keep, np.flatnonzero(empty)] = False
         R[drop] = np.nan
+    elif missing_rate > 0:
+        R = apply_missingness(R, missing_rate, mode=missing_mode, random_state=rng)
 
     labeled_idx, test_idx = _stratified_split(y, labeled_fraction, rng)
     labels = np.full(n, np.nan)
     labels[labeled_idx] = y[labeled_idx]
     return SyntheticEnsemble(R, labels, y, group, labeled_idx, test_idx)
+
+
+MISSING_MODES = ("random", "block", "informative")
+INFORMATIVE_KINDS = ("uncertainty", "class")
+
+
+def apply_missingness(
+    R,
+    rate: float,
+    *,
+    mode: str = "random",
+    group_share: float = 0.5,
+    group=None,
+    informative: str = "uncertainty",
+    y=None,
+    class_ratio: float = 3.0,
+    random_state=None,
+) -> np.ndarray:
+    """A copy of R with predictions removed the way real ensembles lose them.
+
+    Parameters
+    ----------
+    R : array-like of shape (m, n), NaN where already missing
+    rate : float in [0, 1)
+        Target share of the observed cells to remove.
+    mode : {'random', 'block', 'informative'}, default='random'
+        'random': cells uniformly at random. 'block': a group of classifiers (those of one
+        modality) is absent, all together, for a random share of the instances (that share
+        is rate / group share, so the removed fraction is about ``rate``). 'informative':
+        cells drawn with probabilities that depend on the instance: with
+        ``informative='uncertainty'`` a classifier abstains more often where it is unsure,
+        weight 1 - |2 r_ui - 1| + 0.05 (a score of 0.5 is 21 times likelier to be missing
+        than a score of 0 or 1); with ``informative='class'`` cells of positive instances
+        are ``class_ratio`` times likelier to be missing (needs ``y``).
+    group_share : float in (0, 1), default=0.5
+        'block': share of the classifiers in the absent group (drawn at random).
+    group : sequence of int, optional
+        'block': the absent group's row indices (overrides ``group_share``).
+    informative : {'uncertainty', 'class'}, default='uncertainty'
+    y : array-like of shape (n,), 0/1, optional
+        True classes, for ``informative='class'``.
+    class_ratio : float > 0, default=3.0
+    random_state : int, RandomState or None
+
+    Every instance keeps at least one observed prediction (an instance nobody scored is not
+    a prediction problem), so the removed fraction can fall slightly short of ``rate``.
+
+    Returns
+    -------
+    ndarray of shape (m, n)
+    """
+    check_scalar(rate, "rate", low=0.0, high=1.0, high_inclusive=False)
+    check_option(mode, "mode", MISSING_MODES)
+    check_option(informative, "informative", INFORMATIVE_KINDS)
+    check_scalar(group_share, "group_share", low=0.0, high=1.0, low_inclusive=False)
+    check_scalar(class_ratio, "class_ratio", low=0.0, low_inclusive=False)
+    R = np.array(R, dtype=np.float64, copy=True)
+    if R.ndim != 2:
+        raise ValueError(f"R must be 2-D (n_classifiers, n_instances), got shape {R.shape}")
+    rng = check_random_state(random_state)
+    m, n = R.shape
+    observed = ~np.isnan(R)
+    target = int(round(rate * observed.sum()))
+    drop = np.zeros((m, n), dtype=bool)
+    if target == 0:
+        return R
+    if mode == "random":
+        cells = np.flatnonzero(observed)
+        drop.flat[rng.choice(cells, size=target, replace=False)] = True
+    elif mode == "block":
+        if group is None:
+            k = min(max(int(round(group_share * m)), 1), max(m - 1, 1))
+            rows = rng.choice(m, size=k, replace=False)
+        else:
+            rows = np.unique(np.asarray(group, dtype=np.int64))
+            if rows.size == 0 or rows.min() < 0 or rows.max() >= m:
+                raise ValueError(f"group must hold row indices in [0, {m}), got {list(group)}")
+        share = min(1.0, rate * m / rows.size)
+        cols = rng.choice(n, size=int(round(share * n)), replace=False)
+        drop[np.ix_(rows, cols)] = True
+    else:
+        if informative == "uncertainty":
+            weight = 1.0 - np.abs(2.0 * np.nan_to_num(R, nan=0.5) - 1.0) + 0.05
+        else:
+            if y is None:
+                raise ValueError("informative='class' needs y, the true class of each column")
+            y = np.asarray(y)
+            if y.shape != (n,):
+                raise ValueError(f"y must have shape ({n},), got {y.shape}")
+            weight = np.where(y[None, :] == 1, class_ratio, 1.0) * np.ones((m, 1))
+        cells = np.flatnonzero(observed)
+        p = weight.flat[cells]
+        drop.flat[rng.choice(cells, size=target, replace=False, p=p / p.sum())] = True
+    drop &= observed
+    # Give every instance left with nothing one of its removed cells back.
+    empty = np.flatnonzero(~(observed & ~drop).any(axis=0) & observed.any(axis=0))
+    for i in empty:
+        drop[rng.choice(np.flatnonzero(drop[:, i])), i] = False
+    R[drop] = np.nan
+    return R
+
+
+def make_low_rank(
+    n_classifiers: int = 12,
+    n_instances: int = 600,
+    rank: int = 3,
+    *,
+    noise: float = 0.02,
+    scale: float = 0.15,
+    missing_rate: float = 0.0,
+    random_state=None,
+) -> np.ndarray:
+    """Predictions with a planted rank, cells removed at random.
+
+    R = clip(0.5 1 1^T + scale X^T Y / sqrt(rank - 1) + noise E, 0, 1) with X (rank - 1, m),
+    Y (rank - 1, n) and E standard normal: the level 0.5 is one rank-1 component and the
+    rank - 1 others are the classifiers' shared deviations, so before noise R has exactly
+    ``rank`` nonzero singular values. Used to check that
+    :func:`cfensemble.rank.select_rank` recovers the rank.
+
+    Returns
+    -------
+    ndarray of shape (n_classifiers, n_instances), NaN where removed
+    """
+    check_scalar(n_classifiers, "n_classifiers", kind=numbers.Integral, low=2)
+    check_scalar(n_instances, "n_instances", kind=numbers.Integral, low=2)
+    check_scalar(rank, "rank", kind=numbers.Integral, low=1)
+    check_scalar(noise, "noise", low=0.0)
+    check_scalar(scale, "scale", low=0.0)
+    rng = check_random_state(random_state)
+    k = rank - 1
+    X = rng.standard_normal((k, n_classifiers))
+    Y = rng.standard_normal((k, n_instances))
+    signal = scale * (X.T @ Y) / np.sqrt(max(k, 1))
+    R = np.clip(0.5 + signal + noise * rng.standard_normal(signal.shape), 0.0, 1.0)
+    return apply_missingness(R, missing_rate, random_state=rng) if missing_rate > 0 else R

@@ -178,11 +178,16 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
     ----------
     n_classifiers : int, optional
         m, the number of rows of R; checked against R in ``fit`` when given.
-    latent_dim : int, default=20
-        d. d >= m is full rank (reproduces R): a warning says so.
-    rho : float in [0, 1], default=0.5
-        Weight of reconstruction against supervision. Under ``formulation='free'`` rho = 0
-        leaves the unlabeled columns' factors without any gradient (a warning says so);
+    latent_dim : int or 'auto', default='auto'
+        d; 'auto' chooses it from held-out cells as :class:`CFEnsembleTrainer` does
+        (``latent_dim_`` is the rank used). d >= m is full rank (reproduces R): a warning
+        says so.
+    rho : float in [0, 1] or None, default=None
+        Weight of reconstruction against supervision. None: 1.0 for 'projected' (the
+        objective varpro minimizes, whose supervised term overfit X through missing cells
+        at 0.5), 0.5 for 'detached' and 'free'; the value used is ``rho_``. Under
+        ``formulation='free'`` rho = 0 leaves the unlabeled columns' factors without any
+        gradient (a warning says so);
         under 'detached' rho = 0 leaves every y_i at its initial value (warned too).
     lambda_reg : float >= 0, default=0.01
         Must be > 0 for 'projected' (A_i must be positive definite).
@@ -263,9 +268,9 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
     def __init__(
         self,
         n_classifiers: int | None = None,
-        latent_dim: int = 20,
+        latent_dim="auto",
         *,
-        rho: float = 0.5,
+        rho: float | None = None,
         lambda_reg: float = 0.01,
         max_iter: int = 200,
         max_epochs: int | None = None,
@@ -279,8 +284,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         use_class_weights: bool = True,
         focal_gamma: float = 0.0,
         dtype: str = "float32",
-        confidence="certainty",
-        aggregator: str = "weighted",
+        confidence="uniform",
+        aggregator: str = "auto",
         aggregator_input: str = "filled",
         aggregator_l2: float = 1e-3,
         chunk_size: int = DEFAULT_CHUNK,
@@ -317,8 +322,12 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
                 f"lambda I must be positive definite), got lambda_reg={self.lambda_reg}"
             )
 
-    def _resolve_params(self, data) -> dict:
-        params = super()._resolve_params(data)
+    def _default_rho(self) -> float:
+        # 'projected' minimizes varpro's J: rho=1, as there (see CFEnsembleTrainer).
+        return 1.0 if self.formulation == "projected" else 0.5
+
+    def _resolve_params(self, data, C) -> dict:
+        params = super()._resolve_params(data, C)
         params["max_iter"] = self.max_iter
         if self.max_epochs is not None:
             warn_external(
@@ -340,13 +349,13 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         return self.device
 
     def _warn_formulation(self) -> None:
-        if self.rho == 0.0 and self.formulation == "free":
+        if self.rho_ == 0.0 and self.formulation == "free":
             warn_external(
                 "rho=0 with formulation='free': only the supervised term acts, so the "
                 "unlabeled columns' factors get no gradient and keep their random "
                 "initial values; use rho > 0 or formulation='projected'",
             )
-        elif self.rho == 0.0 and self.formulation == "detached":
+        elif self.rho_ == 0.0 and self.formulation == "detached":
             warn_external(
                 "rho=0 with formulation='detached': the instance factors are moved by the "
                 "reconstruction term alone, which rho=0 switches off, so every y_i keeps its "
@@ -384,7 +393,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         y_t, s_t = T(y_np), T(s_np)
         R_L = T(data.R[:, lab])  # NaN where missing: aggregator_features fills from R_hat
         n_feat = n_aggregator_features(m, self.aggregator_input)
-        weighted = self.aggregator == "weighted"
+        weighted = self.aggregator != "mean"
 
         X = T(X0).requires_grad_(True)
         params = [X]
@@ -399,7 +408,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
             params += [w, b]
         opt = self._make_optimizer(torch, params)
         kw = dict(
-            rho=self.rho,
+            rho=self.rho_,
             lambda_reg=self.lambda_reg,
             focal_gamma=self.focal_gamma,
             aggregator_l2=self.aggregator_l2,

@@ -61,12 +61,21 @@ class CFEnsembleTrainer(BaseCFTrainer):
     n_classifiers : int, optional
         m, the number of rows of R; checked against R in ``fit`` when given (R carries it:
         ``n_classifiers_`` after fit).
-    latent_dim : int, default=20
-        d, the rank of the factorization. d >= m is full rank (reproduces R): a warning says so.
-    rho : float in [0, 1], default=0.5
+    latent_dim : int or 'auto', default='auto'
+        d, the rank of the factorization. 'auto': chosen from the data without labels
+        (``cfensemble.rank.select_rank``: hold out 10% of the observed cells twice, fit each
+        candidate rank on the rest, keep the smallest rank within one standard error of the
+        lowest held-out weighted error; candidates 2 .. min(m - 1, 10) from m = 4 on: rank 1
+        lost 0.01-0.02 PR-AUC on real data with cells missing at random or by block,
+        benchmarks/results/defaults_probe.md). The rank used is ``latent_dim_``. d >= m is
+        full rank (reproduces R): a warning says so.
+    rho : float in [0, 1] or None, default=None
         Weight of reconstruction against supervision in L_CF. For ``solver='als'`` it sets
         the label-aware modulation strength alpha_eff = 2 (1 - rho) alpha (rho = 1: pure
-        weighted factorization with the base confidence).
+        weighted factorization with the base confidence). None: 0.5 for 'als', 1.0 for
+        'varpro' (at 0.5 varpro's supervised term overfit X through the missing cells and
+        lost 0.02-0.03 PR-AUC to ALS on real data with missing cells; at 1.0 it ties ALS).
+        The value used is ``rho_``.
     lambda_reg : float >= 0, default=0.01
         L2 penalty lambda on both factor matrices (part of L_recon).
     max_iter : int >= 1, default=100
@@ -87,11 +96,17 @@ class CFEnsembleTrainer(BaseCFTrainer):
     n_init_sweeps : int, default=5
         varpro: reconstruction-only ALS sweeps that initialize X before L-BFGS.
     confidence : {'uniform', 'certainty', 'calibration', 'adaptive'} or callable
-        Base confidence (default 'certainty'), used unless ``EnsembleData`` carries a C of
+        Base confidence (default 'uniform'), used unless ``EnsembleData`` carries a C of
         the user's.
-    aggregator : {'weighted', 'mean'}, default='weighted'
-        'weighted': class-weighted logistic regression on its input (fitted to
-        convergence); 'mean': the mean of R_hat.
+    aggregator : {'auto', 'weighted', 'shrinkage', 'mean'}, default='auto'
+        'weighted': class-weighted logistic regression on the aggregator input (fitted to
+        convergence). 'shrinkage': the same with the weights shrunk toward equal weights,
+        strength by empirical Bayes (``aggregators.fit_shrinkage_logistic``). 'mean': the
+        average of the input (observed cells, missing ones reconstructed). 'auto': the
+        average of the mean, logistic stacking on logits and missing-cell indicators, and
+        the best single classifier on the labeled instances, moving toward the mean below
+        20 labeled instances of the smaller class (``aggregators.fit_auto_aggregator``).
+        Whatever the choice, the fit loop's supervised term uses the weighted aggregator.
     aggregator_input : {'filled', 'reconstruction', 'both'}, default='filled'
         What the aggregator sees: the observed predictions with missing cells filled from
         R_hat (on complete R this is stacking on R), R_hat alone (the choice of the original
@@ -138,6 +153,17 @@ class CFEnsembleTrainer(BaseCFTrainer):
         Aggregator weights.
     b_ : float
         Aggregator intercept.
+    latent_dim_ : int
+        The rank used (``latent_dim``, or the one 'auto' chose).
+    rank_candidates_, rank_errors_ : ndarray
+        latent_dim='auto': the ranks tried and their held-out weighted errors.
+    rho_ : float
+        The rho used (``rho``, or the solver's default when None).
+    shrinkage_ : float
+        aggregator='shrinkage': the strength toward equal weights (0: none, 1: equal).
+    auto_w_, auto_b_, auto_single_, auto_mix_
+        aggregator='auto': the stacking part's weights and intercept, the best single
+        classifier and the blend's mixing weights.
     C_ : ndarray of shape (n_classifiers, n_instances)
         The base confidence used.
     C_label_aware_ : ndarray of shape (n_classifiers, n_instances)
@@ -161,9 +187,9 @@ class CFEnsembleTrainer(BaseCFTrainer):
     def __init__(
         self,
         n_classifiers: int | None = None,
-        latent_dim: int = 20,
+        latent_dim="auto",
         *,
-        rho: float = 0.5,
+        rho: float | None = None,
         lambda_reg: float = 0.01,
         max_iter: int = 100,
         tol: float | None = None,
@@ -172,8 +198,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         solver: str = "als",
         gtol: float = 1e-6,
         n_init_sweeps: int = 5,
-        confidence="certainty",
-        aggregator: str = "weighted",
+        confidence="uniform",
+        aggregator: str = "auto",
         aggregator_input: str = "filled",
         aggregator_l2: float = 1e-3,
         use_class_weights: bool = True,
@@ -220,10 +246,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
                 "backend='dask' supports linear_solver='cholesky' with dtype='float64', got "
                 f"linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
             )
-        if self.solver == "varpro" and self.aggregator != "weighted":
+        if self.solver == "varpro" and self.aggregator == "mean":
             raise ValueError(
-                "aggregator must be 'weighted' with solver='varpro' (the projected objective "
-                f"optimizes the aggregator's weights), got aggregator={self.aggregator!r}"
+                "aggregator must be 'auto', 'weighted' or 'shrinkage' with solver='varpro' (the "
+                "projected objective optimizes the aggregator's weights), got aggregator='mean'"
             )
 
     # ------------------------------------------------------------------ the loops
@@ -256,9 +282,15 @@ class CFEnsembleTrainer(BaseCFTrainer):
                 ConvergenceWarning,
             )
 
+    def _default_rho(self) -> float:
+        # Measured (benchmarks/defaults_probe.py): varpro's supervised term overfits X
+        # through the missing cells at rho=0.5; at rho=1 it ties ALS. ALS keeps 0.5, the
+        # strength of its label-aware confidence.
+        return 0.5 if self.solver == "als" else 1.0
+
     def _label_aware(self, data, C):
         alpha = self.label_aware_alpha if self.use_label_aware_confidence else 0.0
-        alpha_eff = label_aware_strength(alpha, self.rho)
+        alpha_eff = label_aware_strength(alpha, self.rho_)
         return label_aware(C, data.R, data.labels, alpha_eff) if alpha_eff > 0 else C
 
     def _backend(self, data, C, Ct, fixed):
@@ -316,7 +348,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
             aggregator_input=self.aggregator_input,
         )
         sq = float(np.sum(X * X)) + ysq
-        return cf_value(fit, sq, fx.n_observed, sup, rho=self.rho, lambda_reg=self.lambda_reg)
+        return cf_value(fit, sq, fx.n_observed, sup, rho=self.rho_, lambda_reg=self.lambda_reg)
 
     def _fit_als(self, be, fx, X, w, b):
         """Label-aware ALS: alternate the half-steps with C~, refit the aggregator each sweep.
@@ -356,7 +388,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
             be.update_instances(X, lam, label_aware=False)
         w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
         cfg = {
-            "rho": self.rho,
+            "rho": self.rho_,
             "lambda_reg": lam,
             "focal_gamma": self.focal_gamma,
             "aggregator_l2": self.aggregator_l2,
@@ -375,7 +407,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
             record=self._record,
         )
         be.update_instances(X, lam, label_aware=False)
-        if self.rho == 1.0:
+        if self.rho_ == 1.0:
             # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
             w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
         self.n_iter_ = int(res.nit)
