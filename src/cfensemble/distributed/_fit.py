@@ -14,6 +14,7 @@ import numpy as np
 
 from cfensemble.aggregators import fit_weighted_logistic
 from cfensemble.confidence import label_aware, label_aware_strength
+from cfensemble.exceptions import NonFiniteError
 from cfensemble.objective import (
     ObjectiveValue,
     aggregator_features,
@@ -96,7 +97,7 @@ def fit_als(trainer, data, C, X, Y, lab, y, s) -> None:
             Y_L = be.labeled_Y()
             fit, fit_t, ysq = be.sq_error(X)
             if not (np.isfinite(X).all() and np.isfinite(ysq)):
-                raise FloatingPointError(
+                raise NonFiniteError(
                     f"ALS produced non-finite factors; raise lambda_reg (now {lam})"
                 )
             w, b = _aggregator(trainer, data, X, Y_L, y, s, w, b)

@@ -37,8 +37,9 @@ import numbers
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble._validation import check_option, check_scalar, warn_external
+from cfensemble._validation import check_dtype, check_option, check_scalar, warn_external
 from cfensemble.data import EnsembleData
+from cfensemble.exceptions import NonFiniteError
 from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
 from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, update_instances
 from cfensemble.optimization._base import BaseCFTrainer, logger
@@ -288,7 +289,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         check_scalar(self.min_delta, "min_delta", low=0.0)
         check_option(self.optimizer, "optimizer", OPTIMIZERS)
         check_option(self.formulation, "formulation", FORMULATIONS)
-        check_option(self.dtype, "dtype", DTYPES)
+        check_dtype(self.dtype, "dtype", DTYPES)
         if not isinstance(self.device, str) or not (
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
         ):
@@ -339,7 +340,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         self._warn_formulation()
         dev = self._resolve_device(torch)
         self.device_ = dev
-        tdt = torch.float32 if self.dtype == "float32" else torch.float64
+        single = check_dtype(self.dtype, "dtype", DTYPES) == "float32"
+        tdt = torch.float32 if single else torch.float64
         m, n, d = data.n_classifiers, data.n_instances, self.latent_dim
         X0, Y0 = init_factors(rng, d, m, n)  # same draws as CFEnsembleTrainer
         lab = data.labeled_idx
@@ -388,7 +390,13 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         for epoch in range(1, self.max_epochs + 1):
             opt.zero_grad(set_to_none=True)
             if self.formulation == "projected":
-                Yc = torch_project(X, R0, Ct, self.lambda_reg)
+                try:
+                    Yc = torch_project(X, R0, Ct, self.lambda_reg)
+                except torch.linalg.LinAlgError as exc:  # diverged factors: singular systems
+                    raise NonFiniteError(
+                        f"the factors diverged at epoch {epoch} ({exc}); lower lr (now "
+                        f"{self.lr}) or raise lambda_reg (now {self.lambda_reg})"
+                    ) from None
                 Y_sup = None
             else:
                 Yc = Y
@@ -398,7 +406,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
             )
             value = ObjectiveValue(total.item(), recon.item(), sup.item())
             if not np.isfinite(value.total):
-                raise FloatingPointError(
+                raise NonFiniteError(
                     f"the objective became non-finite at epoch {epoch}; lower lr (now "
                     f"{self.lr}) or raise lambda_reg (now {self.lambda_reg})"
                 )

@@ -7,10 +7,11 @@ import numbers
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble._validation import check_option, check_scalar, warn_external
+from cfensemble._validation import check_dtype, check_option, check_scalar, warn_external
 from cfensemble.aggregators import fit_weighted_logistic
 from cfensemble.confidence import label_aware, label_aware_strength
 from cfensemble.data import EnsembleData
+from cfensemble.exceptions import NonFiniteError
 from cfensemble.objective import (
     ObjectiveValue,
     aggregator_features,
@@ -181,18 +182,16 @@ class CFEnsembleTrainer(BaseCFTrainer):
         check_option(self.solver, "solver", SOLVERS)
         check_option(self.backend, "backend", BACKENDS)
         check_option(self.linear_solver, "linear_solver", LINEAR_SOLVERS)
-        check_option(self.dtype, "dtype", DTYPES)
+        dtype = check_dtype(self.dtype, "dtype", DTYPES)
         check_scalar(self.cg_steps, "cg_steps", kind=numbers.Integral, low=1)
         if self.dask_block_size is not None:
             check_scalar(self.dask_block_size, "dask_block_size", kind=numbers.Integral, low=1)
-        if self.solver == "varpro" and (
-            self.linear_solver != "cholesky" or self.dtype != "float64"
-        ):
+        if self.solver == "varpro" and (self.linear_solver != "cholesky" or dtype != "float64"):
             raise ValueError(
                 "solver='varpro' needs exact float64 solves (its gradient assumes Y = Y*(X)): "
                 f"got linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
             )
-        if self.backend == "dask" and (self.linear_solver != "cholesky" or self.dtype != "float64"):
+        if self.backend == "dask" and (self.linear_solver != "cholesky" or dtype != "float64"):
             raise ValueError(
                 "backend='dask' supports linear_solver='cholesky' with dtype='float64', got "
                 f"linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
@@ -255,7 +254,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
     def _als_options(self, previous) -> dict:
         """Kernel options of the ALS half-steps (``previous``: the CG warm start)."""
         opts = {"chunk_size": self.chunk_size}
-        if self.dtype != "float64":
+        if np.dtype(self.dtype) != np.float64:
             opts["dtype"] = np.dtype(self.dtype)
         if self.linear_solver == "cg":
             opts.update(method="cg", cg_steps=self.cg_steps, x0=previous)
@@ -293,7 +292,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
             X = update_classifiers(Y, R0, Ct, self.lambda_reg, **self._als_options(X))
             Y = update_instances(X, R0, Ct, self.lambda_reg, **self._als_options(Y))
             if not (np.isfinite(X).all() and np.isfinite(Y).all()):
-                raise FloatingPointError(
+                raise NonFiniteError(
                     f"ALS produced non-finite factors; raise lambda_reg (now {self.lambda_reg})"
                 )
             w, b = self._fit_aggregator(data, X, Y, y, s, w, b)
@@ -344,6 +343,11 @@ class CFEnsembleTrainer(BaseCFTrainer):
             record=self._record,
         )
         Y = update_instances(X, R0, C, self.lambda_reg, chunk_size=self.chunk_size)
+        if not (np.isfinite(X).all() and np.isfinite(Y).all() and np.isfinite(w).all()):
+            # lambda_reg = 0 with missing cells leaves singular systems: NaN factors.
+            raise NonFiniteError(
+                f"varpro produced non-finite factors; raise lambda_reg (now {self.lambda_reg})"
+            )
         if self.rho == 1.0:
             # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
             w, b = self._fit_aggregator(data, X, Y, y, s, w, b)
