@@ -479,7 +479,10 @@ def _build_trainer(meta, path):
         raise _bad_file(path, f"unknown parameters {unknown} for {cls_name}")
     params = {}
     for name, value in meta["params"].items():
-        value = _from_json_value(value, f"parameter {name}")
+        try:
+            value = _from_json_value(value, f"parameter {name}")
+        except ModelFileError as exc:
+            raise _bad_file(path, str(exc)) from None
         if name in _NONE_ONLY_PARAMS and value is not None:
             raise _bad_file(path, f"parameter {name} must be null in a model file")
         params[name] = value
@@ -504,7 +507,10 @@ def _check_scalars(scalars: dict, cls_name: str, path) -> dict:
             continue
         value = scalars[name]
         if spec.kind == "float" and isinstance(value, dict):
-            value = _from_json_value(value, name)
+            try:
+                value = _from_json_value(value, name)
+            except ModelFileError as exc:
+                raise _bad_file(path, str(exc)) from None
         ok = {
             "int": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
             "float": isinstance(value, (int, float))
@@ -705,7 +711,11 @@ def load(path):
         if set(conf_meta) != {"strategy", "floor"}:
             raise ValueError(f"entries {sorted(conf_meta)}, expected ['floor', 'strategy']")
         strategy, floor = conf_meta["strategy"], conf_meta["floor"]
-        if not isinstance(strategy, str) or isinstance(floor, bool):
+        if (
+            not isinstance(strategy, str)
+            or not isinstance(floor, (int, float))
+            or isinstance(floor, bool)
+        ):
             raise ValueError("strategy must be a string and floor a number")
         conf = Confidence(strategy, floor=float(floor))
         if not (math.isfinite(conf.floor) and 0.0 <= conf.floor <= 1.0):
