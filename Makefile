@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test fuzz lint format bench clean
 
 venv: $(STAMP)
 
@@ -21,6 +21,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The property-based fuzzers of tests/test_fuzz.py, long: FUZZ_EXAMPLES per property
+# (random, not derandomized as in make test); prints how many examples each ran.
+FUZZ_EXAMPLES ?= 4000
+fuzz: $(STAMP)
+	CFENSEMBLE_FUZZ=long CFENSEMBLE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest \
+		tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -126,7 +126,10 @@ def check_labels(labels, n_instances: int, name: str = "labels") -> np.ndarray:
             arr = np.array(np.ma.getdata(labels), dtype=np.float64)
             arr[mask] = np.nan
         else:
-            arr = np.asarray(labels, dtype=np.float64)
+            raw = np.asarray(labels)
+            if np.issubdtype(raw.dtype, np.complexfloating):
+                raise TypeError(f"complex dtype {raw.dtype}")
+            arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InputTypeError(
             f"{name} must be numbers 0, 1 or NaN (unlabeled), got {_describe(labels)}"
