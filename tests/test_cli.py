@@ -294,7 +294,7 @@ def test_mismatched_columns(files, tmp_path, capsys):
 @pytest.mark.parametrize(
     "content, extra, match",
     [
-        ("a,b\n0.1,0.2\nx,0.3\n", [], "column 'a', row 2 holds 'x'"),
+        ("a,b\n0.1,0.2\nx,0.3\n", [], r"column 'a', row 2 \(line 3\) holds 'x'"),
         ("a,b\n0.1,1.7\n0.2,0.3\n", [], "instance 1 holds 1.7; predictions must be"),
         ("a,a\n0.1,0.2\n", [], "every classifier needs a name|repeat"),
         ("", [], "is empty"),
@@ -323,7 +323,7 @@ def test_bad_prediction_files(content, extra, match, files, tmp_path, capsys):
 @pytest.mark.parametrize(
     "labels, match",
     [
-        ("label\n0\n2\n", "row 2 holds '2'; labels must be 0, 1 or blank"),
+        ("label\n0\n2\n", "row 2 (line 3) holds '2'; labels must be 0, 1 or blank"),
         ("label\n0\n1\n", "has 2 rows but the predictions have 4 instances"),
         ("label\n0\n\n\n\n", "both classes"),
         ("a,b\n0,1\n1,0\n0,1\n1,0\n", "--label-column"),

@@ -301,5 +301,6 @@ def test_shape_mismatch_with_valid_checksums(model_bytes, tmp_path):
         meta["params"]["latent_dim"] = 3  # X_ stored with d=2
 
     path = _rewrite(raw, tmp_path, edit)
-    with pytest.raises(ValueError, match=r"X_ has shape \(2, 6\), expected \(3, 6\)"):
+    # The parameters must agree with the fitted rank (latent_dim_) before any size is read.
+    with pytest.raises(ValueError, match=r"latent_dim=3 but latent_dim_=2"):
         load(path)

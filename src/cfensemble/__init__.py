@@ -1,6 +1,8 @@
 """CF-Ensemble: ensemble learning through collaborative filtering."""
 
-__version__ = "0.1.0"
+from cfensemble._version import __version__
+
+__all__ = ["__version__", "CFEnsembleClassifier"]
 
 
 def __getattr__(name):

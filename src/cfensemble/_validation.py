@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from cfensemble.exceptions import InputTypeError, InvalidInputError, InvalidParameterError
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -37,29 +39,65 @@ def _describe(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _fmt(x: float) -> str:
+    """A number as the user would need to see it: 1 + 1e-12 is not "1"."""
+    return repr(float(x))
+
+
+def _unmask(value, name: str, allow_nan: bool):
+    """A masked array with its masked cells as NaN (they are missing, not observed)."""
+    if not np.ma.isMaskedArray(value):
+        return value
+    mask = np.ma.getmaskarray(value)
+    if mask.any() and not allow_nan:
+        raise InvalidInputError(
+            f"{name} must not have masked (missing) cells, found {int(mask.sum())}"
+        )
+    data = np.ma.getdata(value)
+    if not mask.any():
+        return data
+    if not (np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.bool_)):
+        return data  # refused below with the dtype in the message
+    out = data.astype(np.float64, copy=True)
+    out[mask] = np.nan
+    return out
+
+
 def as_float_matrix(value, name: str, *, allow_nan: bool = True) -> np.ndarray:
-    """Convert ``value`` to a 2-D float64 array or raise a message naming ``name``."""
+    """Convert ``value`` to a 2-D float64 array or raise a message naming ``name``.
+
+    A NumPy masked array's masked cells become NaN (missing) where NaN is allowed.
+    """
     if value is None:
-        raise TypeError(f"{name} must be a 2-D array of numbers, got None")
+        raise InputTypeError(f"{name} must be a 2-D array of numbers, got None")
+    value = _unmask(value, name, allow_nan)
     try:
         arr = np.asarray(value)
     except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be a 2-D array of numbers, got {_describe(value)}") from exc
+        raise InputTypeError(
+            f"{name} must be a 2-D array of numbers, got {_describe(value)}"
+        ) from exc
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
-        raise TypeError(f"{name} must be a 2-D array of numbers, got an array of dtype {arr.dtype}")
+        raise InputTypeError(
+            f"{name} must be a 2-D array of numbers, got an array of dtype {arr.dtype}"
+        )
     if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        raise InputTypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_classifiers, n_instances), got ndim={arr.ndim}")
+        raise InvalidInputError(
+            f"{name} must be 2-D (n_classifiers, n_instances), got ndim={arr.ndim}"
+        )
     if arr.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+        raise InvalidInputError(f"{name} must not be empty, got shape {arr.shape}")
     arr = arr.astype(np.float64, copy=True)
     if np.isinf(arr).any():
-        raise ValueError(f"{name} must not contain infinite values, found {np.isinf(arr).sum()}")
+        raise InvalidInputError(
+            f"{name} must not contain infinite values, found {int(np.isinf(arr).sum())}"
+        )
     if not allow_nan and np.isnan(arr).any():
-        raise ValueError(f"{name} must not contain NaN, found {np.isnan(arr).sum()}")
+        raise InvalidInputError(f"{name} must not contain NaN, found {int(np.isnan(arr).sum())}")
     return arr
 
 
@@ -68,36 +106,52 @@ def check_probability_matrix(R, name: str = "R") -> np.ndarray:
     arr = as_float_matrix(R, name)
     finite = arr[~np.isnan(arr)]
     if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} must hold probabilities in [0, 1] (NaN for a missing prediction), "
-            f"got values in [{finite.min():.4g}, {finite.max():.4g}]"
+            f"got values in [{_fmt(finite.min())}, {_fmt(finite.max())}]"
         )
     return arr
 
 
 def check_labels(labels, n_instances: int, name: str = "labels") -> np.ndarray:
-    """Validate labels of shape (n_instances,) with values 0, 1 or NaN (unlabeled)."""
+    """Validate labels of shape (n_instances,) with values 0, 1 or NaN (unlabeled).
+
+    A NumPy masked array's masked entries are unlabeled (NaN).
+    """
     if labels is None:
         return np.full(n_instances, np.nan)
     try:
-        arr = np.asarray(labels, dtype=np.float64)
+        if np.ma.isMaskedArray(labels):
+            mask = np.ma.getmaskarray(labels)
+            arr = np.array(np.ma.getdata(labels), dtype=np.float64)
+            arr[mask] = np.nan
+        else:
+            raw = np.asarray(labels)
+            if np.issubdtype(raw.dtype, np.complexfloating):
+                raise TypeError(f"complex dtype {raw.dtype}")
+            arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(
+        raise InputTypeError(
             f"{name} must be numbers 0, 1 or NaN (unlabeled), got {_describe(labels)}"
         ) from exc
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D of shape ({n_instances},), got shape {arr.shape}")
+        raise InvalidInputError(
+            f"{name} must be 1-D of shape ({n_instances},), got shape {arr.shape}"
+        )
     if arr.shape[0] != n_instances:
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} must have one entry per instance (column of R): expected length "
             f"{n_instances}, got {arr.shape[0]}"
         )
     finite = arr[~np.isnan(arr)]
     bad = finite[(finite != 0.0) & (finite != 1.0)]
     if bad.size:
-        raise ValueError(
+        hint = ""
+        if (bad == -1).any():
+            hint = "; -1 is not 'unlabeled' here: use NaN for unlabeled instances"
+        raise InvalidInputError(
             f"{name} must hold 0, 1 or NaN (unlabeled), got other values such as "
-            f"{np.unique(bad)[:5].tolist()}"
+            f"{np.unique(bad)[:5].tolist()}{hint}"
         )
     return arr
 
@@ -106,9 +160,9 @@ def check_confidence(C, shape: tuple[int, int], name: str = "C") -> np.ndarray:
     """Validate a confidence matrix: same shape as R, finite, non-negative."""
     arr = as_float_matrix(C, name, allow_nan=False)
     if arr.shape != tuple(shape):
-        raise ValueError(f"{name} must have the shape of R {tuple(shape)}, got {arr.shape}")
+        raise InvalidInputError(f"{name} must have the shape of R {tuple(shape)}, got {arr.shape}")
     if (arr < 0).any():
-        raise ValueError(f"{name} must be non-negative, got minimum {arr.min():.4g}")
+        raise InvalidInputError(f"{name} must be non-negative, got minimum {_fmt(arr.min())}")
     return arr
 
 
@@ -126,20 +180,39 @@ def check_scalar(
     if isinstance(value, bool) or not isinstance(value, kind):
         kinds = kind if isinstance(kind, tuple) else (kind,)
         expected = " or ".join(k.__name__ for k in kinds)
-        raise TypeError(f"{name} must be {expected}, got {_describe(value)}")
+        raise InputTypeError(f"{name} must be {expected}, got {_describe(value)}")
     if isinstance(value, numbers.Real) and not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
+        raise InvalidParameterError(f"{name} must be finite, got {value}")
     if low is not None and (value < low or (value == low and not low_inclusive)):
         op = ">=" if low_inclusive else ">"
-        raise ValueError(f"{name} must be {op} {low}, got {value}")
+        raise InvalidParameterError(f"{name} must be {op} {low}, got {value!r}")
     if high is not None and (value > high or (value == high and not high_inclusive)):
         op = "<=" if high_inclusive else "<"
-        raise ValueError(f"{name} must be {op} {high}, got {value}")
+        raise InvalidParameterError(f"{name} must be {op} {high}, got {value!r}")
     return value
 
 
 def check_option(value, name: str, allowed) -> str:
     """Check that ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+    try:
+        ok = value in allowed
+    except Exception:  # noqa: BLE001 - an object whose == raises (an array, ...)
+        ok = False
+    if not ok:
+        raise InvalidParameterError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
     return value
+
+
+def check_dtype(value, name: str, allowed) -> str:
+    """Canonical name ('float32', ...) of a dtype given as a string, NumPy type or dtype."""
+    if isinstance(value, str):
+        return check_option(value, name, allowed)
+    try:
+        canonical = np.dtype(value).name
+    except TypeError:
+        canonical = None
+    if canonical not in allowed:
+        raise InvalidParameterError(
+            f"{name} must be one of {sorted(allowed)} (or the NumPy type), got {value!r}"
+        )
+    return canonical

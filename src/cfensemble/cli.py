@@ -19,13 +19,18 @@ exit with status 1; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from cfensemble._fileio import atomic_write, same_file
+from cfensemble.exceptions import CFEnsembleError, InvalidInputError, NonFiniteError
 
 logger = logging.getLogger("cfensemble")
 
@@ -35,8 +40,12 @@ CONFIDENCES = ("uniform", "certainty", "calibration", "adaptive")
 SOLVERS = ("als", "varpro", "pytorch")
 
 
-class UserError(Exception):
+class UserError(InvalidInputError):
     """A mistake in the command line or the input files: reported without a traceback."""
+
+
+# Cell texts read as a blank (missing) cell, as pandas reads them by default.
+NA_TEXTS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "null", "NULL", "None", "<NA>"})
 
 
 # ---------------------------------------------------------------------------- file I/O
@@ -65,29 +74,103 @@ def _need_pyarrow():
         ) from None
 
 
-def read_frame(path, what: str = "file"):
-    """A DataFrame of strings/numbers from CSV or Parquet; blank cells are NaN."""
-    import pandas as pd
-
-    path = Path(path)
-    kind = _check_format(path, what)
+def _check_readable(path: Path, what: str) -> None:
     if not path.exists():
         raise UserError(f"{what} {path} does not exist")
     if path.is_dir():
         raise UserError(f"{what} {path} is a directory, expected a file")
+
+
+def read_csv_rows(
+    path, what: str = "file", *, drop_trailing_blanks: bool = True
+) -> tuple[list[list[str]], list[int]]:
+    """Every record of a CSV/TSV file as a list of stripped cell texts, with its line number.
+
+    Strict: the file must be UTF-8 (a leading byte-order mark is dropped); quoting errors
+    and NUL bytes are refused with the line number. Empty lines at the end of the file are
+    dropped (editor artefacts) unless ``drop_trailing_blanks=False``; an empty line
+    elsewhere is returned as ``[]``. Cells whose
+    text is one of :data:`NA_TEXTS` are returned as ``""`` (blank).
+    """
+    import csv
+
+    path = Path(path)
+    _check_readable(path, what)
+    rows: list[list[str]] = []
+    lines: list[int] = []
     try:
-        if kind == "parquet":
-            _need_pyarrow()
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=CSV_EXT[_suffix(path)], strict=True)
+            line = 1
+            try:
+                for row in reader:
+                    rows.append(["" if c.strip() in NA_TEXTS else c.strip() for c in row])
+                    lines.append(line)
+                    line = reader.line_num + 1
+            except csv.Error as exc:
+                raise UserError(f"{what} {path}, line {reader.line_num}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start} cannot be decoded); save it "
+            "as UTF-8 CSV"
+        ) from None
+    while drop_trailing_blanks and rows and rows[-1] in ([], [""]):
+        rows.pop()
+        lines.pop()
+    return rows, lines
+
+
+def _table(rows, lines, path: Path, what: str, header: list[str]):
+    """A DataFrame of cell texts from records that must each have len(header) fields."""
+    import pandas as pd
+
+    k = len(header)
+    body = []
+    for row, line in zip(rows, lines, strict=True):
+        if not row:  # an empty line: an instance with every cell blank
+            row = [""] * k
+        if len(row) != k:
+            raise UserError(
+                f"{what} {path}, line {line}: {len(row)} field(s), but the header has {k} "
+                f"{header[:8]}{'...' if k > 8 else ''}; every row needs one field per "
+                "column (blank for missing)"
+            )
+        body.append(row)
+    df = pd.DataFrame(body, columns=range(k), dtype=object)
+    if not body:
+        df = pd.DataFrame({j: pd.Series(dtype=object) for j in range(k)})
+    df.columns = header
+    df.attrs["lines"] = list(lines)
+    return df
+
+
+def read_frame(path, what: str = "file"):
+    """A DataFrame from CSV (cell texts, '' when blank) or Parquet; ``attrs['lines']`` holds
+    each row's line number in a CSV file."""
+    import pandas as pd
+
+    path = Path(path)
+    kind = _check_format(path, what)
+    _check_readable(path, what)
+    if kind == "parquet":
+        _need_pyarrow()
+        try:
             return pd.read_parquet(path)
-        # skip_blank_lines=False: a blank line is an instance with every cell blank, not
-        # nothing (dropping it would shift every later row against the labels).
-        return pd.read_csv(path, sep=CSV_EXT[_suffix(path)], skip_blank_lines=False)
-    except UserError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{what} {path} is empty") from None
-    except Exception as exc:  # noqa: BLE001 - parser errors of every kind
-        raise UserError(f"{what} {path} cannot be read: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - parser errors of every kind
+            raise UserError(f"{what} {path} cannot be read: {exc}") from None
+    rows, lines = read_csv_rows(path, what)
+    if not rows:
+        raise UserError(f"{what} {path} is empty")
+    header = rows[0]
+    dup = sorted({c for c in header if header.count(c) > 1 and c != ""})
+    if dup:
+        raise UserError(f"{what} {path}: column names repeat: {dup}")
+    return _table(rows[1:], lines[1:], path, what, header)
+
+
+def _row_ref(df, i: int) -> str:
+    lines = df.attrs.get("lines")
+    return f"row {i + 1} (line {lines[i]})" if lines and i < len(lines) else f"row {i + 1}"
 
 
 def _numeric(df, path: Path, what: str) -> np.ndarray:
@@ -96,7 +179,7 @@ def _numeric(df, path: Path, what: str) -> np.ndarray:
 
     out = np.empty(df.shape, dtype=np.float64)
     for j, col in enumerate(df.columns):
-        raw = df[col]
+        raw = df.iloc[:, j]
         num = pd.to_numeric(raw, errors="coerce")
         bad = num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
         if bad.any():
@@ -105,38 +188,11 @@ def _numeric(df, path: Path, what: str) -> np.ndarray:
             if j == 0:
                 hint = "; if this column holds instance ids, name it with --id-column"
             raise UserError(
-                f"{what} {path}: column {str(col)!r}, row {i + 1} holds {raw.iloc[i]!r}; "
-                f"expected a number (or a blank cell){hint}"
+                f"{what} {path}: column {str(col)!r}, {_row_ref(df, i)} holds "
+                f"{raw.iloc[i]!r}; expected a number (or a blank cell){hint}"
             )
         out[:, j] = num.to_numpy(dtype=np.float64, na_value=np.nan)
     return out
-
-
-def _csv_header_and_trailing_blanks(path: Path) -> tuple[list[str], int]:
-    """The raw header fields and the number of empty lines at the end of a CSV file."""
-    import csv
-
-    if _check_format(path, "file") != "csv":
-        return [], 0
-    with open(path, newline="") as f:
-        text = f.read()
-    lines = text.splitlines()
-    header = next(csv.reader([lines[0]], delimiter=CSV_EXT[_suffix(path)])) if lines else []
-    k = 0
-    while k < len(lines) - 1 and lines[len(lines) - 1 - k].strip() == "":
-        k += 1
-    return header, k
-
-
-def _drop_trailing_blank_lines(df, path: Path):
-    """Remove rows that come from empty lines at the end of a CSV file (editor artefacts).
-
-    A line of empty cells (``,,,``) is an instance with no predictions and stays.
-    """
-    _, k = _csv_header_and_trailing_blanks(path)
-    if k and len(df) >= k and df.iloc[len(df) - k :].isna().all(axis=None):
-        return df.iloc[: len(df) - k]
-    return df
 
 
 def read_predictions(path, *, transposed=False, id_column=None, label_column=None):
@@ -151,10 +207,6 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
     """
     path = Path(path)
     df = read_frame(path, "predictions file")
-    raw_header, _ = _csv_header_and_trailing_blanks(path)
-    dup = sorted({c for c in raw_header if raw_header.count(c) > 1})
-    if dup:  # pandas would rename the second 'a' to 'a.1' silently
-        raise UserError(f"predictions file {path}: column names repeat: {dup}")
     df.columns = [str(c) for c in df.columns]
     ids = labels = None
     if transposed:
@@ -169,13 +221,11 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
                 "classifiers and each further column is one instance; found "
                 f"{df.shape[1]} column(s)"
             )
-        df = _drop_trailing_blank_lines(df, path)
         names = [str(v) for v in df.iloc[:, 0]]
         ids = np.asarray(df.columns[1:], dtype=object)
         body = df.iloc[:, 1:]
         R = _numeric(body, path, "predictions file")
     else:
-        df = _drop_trailing_blank_lines(df, path)
         for flag, col in (("--id-column", id_column), ("--label-column", label_column)):
             if col is not None and col not in df.columns:
                 raise UserError(
@@ -188,10 +238,10 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
         body = df.drop(columns=[c for c in (id_column, label_column) if c is not None])
         names = list(body.columns)
         R = _numeric(body, path, "predictions file").T
-    if R.size == 0 or R.shape[0] == 0:
+    if R.shape[0] == 0:
         raise UserError(f"predictions file {path} holds no classifier columns")
     if R.shape[1] == 0:
-        raise UserError(f"predictions file {path} holds no instances")
+        raise UserError(f"predictions file {path} holds no instances (only a header)")
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise UserError(f"predictions file {path}: classifier names repeat: {dup}")
@@ -206,12 +256,12 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
         u, i = np.argwhere((R < 0) | (R > 1))[0]
         raise UserError(
             f"predictions file {path}: classifier {names[u]!r}, instance {i + 1} holds "
-            f"{R[u, i]:g}; predictions must be probabilities in [0, 1] (blank = missing)"
+            f"{float(R[u, i])!r}; predictions must be probabilities in [0, 1] (blank = missing)"
         )
     return R, names, ids, labels
 
 
-def _parse_labels(series, path: Path, col) -> np.ndarray:
+def _parse_labels(series, path: Path, col, lines=None) -> np.ndarray:
     import pandas as pd
 
     num = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -221,41 +271,48 @@ def _parse_labels(series, path: Path, col) -> np.ndarray:
     )
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        where = f"row {i + 1}" + (f" (line {lines[i]})" if lines and i < len(lines) else "")
+        hint = " (-1 is not 'unlabeled' here: leave the cell blank)" if num[i] == -1 else ""
         raise UserError(
-            f"labels {path}: column {str(col)!r}, row {i + 1} holds {series.iloc[i]!r}; "
-            "labels must be 0, 1 or blank (unlabeled)"
+            f"labels {path}: column {str(col)!r}, {where} holds {series.iloc[i]!r}; "
+            f"labels must be 0, 1 or blank (unlabeled){hint}"
         )
     return num
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_labels(path, n_instances: int, label_column=None) -> np.ndarray:
     """Labels of shape (n_instances,): 0, 1 or NaN (blank = unlabeled).
 
-    The file holds one value per instance, in one column (header optional) or in the
-    column ``label_column`` of a wider table.
+    The file holds one value per instance, in one column (header optional: a first row
+    with a cell that is neither blank nor a number is the header) or in the column
+    ``label_column`` of a wider table.
     """
-    import pandas as pd
-
     path = Path(path)
     kind = _check_format(path, "labels file")
+    lines = None
     if kind == "parquet":
         df = read_frame(path, "labels file")
     else:
-        if not path.exists():
-            raise UserError(f"labels file {path} does not exist")
-        try:
-            df = pd.read_csv(
-                path, sep=CSV_EXT[_suffix(path)], header=None, skip_blank_lines=False, dtype=str
-            )
-        except pd.errors.EmptyDataError:
-            raise UserError(f"labels file {path} is empty") from None
-        except Exception as exc:  # noqa: BLE001
-            raise UserError(f"labels file {path} cannot be read: {exc}") from None
-        # A header is a first row that is not a label value.
-        first = [str(v).strip() for v in df.iloc[0]] if len(df) else []
-        if first and any(v not in ("0", "1", "0.0", "1.0", "nan", "") for v in first):
-            df.columns = [str(v) for v in df.iloc[0]]
-            df = df.iloc[1:].reset_index(drop=True)
+        rows, lines = read_csv_rows(path, "labels file", drop_trailing_blanks=False)
+        if not any(rows):
+            raise UserError(f"labels file {path} is empty")
+        first = rows[0]
+        if any(v != "" and not _is_number(v) for v in first):
+            header, rows, lines = first, rows[1:], lines[1:]
+            dup = sorted({c for c in header if header.count(c) > 1 and c != ""})
+            if dup:
+                raise UserError(f"labels file {path}: column names repeat: {dup}")
+        else:
+            header = [str(j) for j in range(max(1, len(first)))]
+        df = _table(rows, lines, path, "labels file", header)
     df.columns = [str(c) for c in df.columns]
     if label_column is not None:
         if label_column not in df.columns:
@@ -271,7 +328,7 @@ def read_labels(path, n_instances: int, label_column=None) -> np.ndarray:
             f"labels file {path} has {df.shape[1]} columns {list(df.columns)}; name the "
             "label column with --label-column"
         )
-    labels = _parse_labels(series.reset_index(drop=True), path, series.name)
+    labels = _parse_labels(series.reset_index(drop=True), path, series.name, lines)
     if labels.size > n_instances and np.isnan(labels[n_instances:]).all():
         labels = labels[:n_instances]  # trailing blank lines
     if labels.size != n_instances:
@@ -283,6 +340,9 @@ def read_labels(path, n_instances: int, label_column=None) -> np.ndarray:
 
 
 def write_predictions(path, p: np.ndarray, ids=None, id_name: str = "id") -> None:
+    """Write probabilities (and ids) to CSV or Parquet, atomically: a temporary file in the
+    same folder is flushed, fsynced and renamed over ``path``, so a failure or an interrupt
+    leaves an existing file at ``path`` as it was."""
     import pandas as pd
 
     path = Path(path)
@@ -292,15 +352,47 @@ def write_predictions(path, p: np.ndarray, ids=None, id_name: str = "id") -> Non
         cols[id_name] = ids
     cols["probability"] = p
     df = pd.DataFrame(cols)
-    if path.parent and not path.parent.exists():
-        raise UserError(f"output folder {path.parent} does not exist")
+    _check_out_folder(path)
     if kind == "parquet":
         _need_pyarrow()
         if ids is not None:
             df[id_name] = df[id_name].astype(str)
-        df.to_parquet(path, index=False)
+        _write(path, lambda f: df.to_parquet(f, index=False), binary=True)
     else:
-        df.to_csv(path, sep=CSV_EXT[_suffix(path)], index=False, float_format="%.10g")
+        sep = CSV_EXT[_suffix(path)]
+        _write(
+            path,
+            lambda f: df.to_csv(f, sep=sep, index=False, float_format="%.10g", lineterminator="\n"),
+            binary=False,
+        )
+
+
+def _check_out_folder(path: Path) -> None:
+    if path.exists() and path.is_dir():
+        raise UserError(f"--out {path} is a directory, expected a file name")
+    if str(path.parent) and not path.parent.exists():
+        raise UserError(f"output folder {path.parent} does not exist")
+
+
+def _write(path: Path, write, *, binary: bool) -> None:
+    """atomic_write with disk errors reported with the file's name."""
+    try:
+        atomic_write(path, write, binary=binary)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {path}: {exc.strerror or exc}; {path} is unchanged"
+        ) from None
+
+
+def _refuse_overwriting_inputs(args, inputs: dict[str, object]) -> None:
+    """A UserError if --out names (or links to) one of the command's input files."""
+    out = Path(args.out)
+    for flag, p in inputs.items():
+        if p is not None and same_file(out, p):
+            raise UserError(
+                f"--out {out} is the same file as {flag} {p}: refusing to overwrite an input; "
+                "choose another output name"
+            )
 
 
 # ---------------------------------------------------------------------------- commands
@@ -349,10 +441,10 @@ def cmd_fit(args) -> int:
     from cfensemble.data import EnsembleData
 
     out = Path(args.out)
-    if out.exists() and out.is_dir():
-        raise UserError(f"--out {out} is a directory, expected a model file name")
-    if out.parent and not out.parent.exists():
-        raise UserError(f"output folder {out.parent} does not exist")
+    _refuse_overwriting_inputs(args, {"--predictions": args.predictions, "--labels": args.labels})
+    _check_out_folder(out)
+    if args.max_iter is not None and args.max_iter < 1:
+        raise UserError(f"--max-iter must be >= 1, got {args.max_iter}")
     if args.labels is None and args.label_column is None:
         raise UserError("give the labels: --labels FILE, or --label-column NAME of --predictions")
     in_file_labels = args.labels is None
@@ -386,12 +478,17 @@ def cmd_fit(args) -> int:
     for w in caught:
         if "did not converge" in str(w.message) or "full rank" in str(w.message):
             print(f"cfensemble: warning: {w.message}", file=sys.stderr)
-    trainer.save(out, classifier_names=names)
+    # save() refuses a model it could not read back (non-finite values) and replaces the
+    # file atomically: a failure or an interrupt here leaves a previous model intact.
+    try:
+        trainer.save(out, classifier_names=names)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}; {out} is unchanged") from None
+    history = trainer.history_.get("combined") or [float("nan")]
     print(
         f"fitted {args.solver} (latent_dim={trainer.latent_dim_}) on {m} classifiers x {n} "
         f"instances ({n_lab} labeled, {n_pos} positive; {data.missing_rate:.1%} cells "
-        f"missing) in {dt:.2f} s, {trainer.n_iter_} iterations, L_CF="
-        f"{trainer.history_['combined'][-1]:.5g}"
+        f"missing) in {dt:.2f} s, {trainer.n_iter_} iterations, L_CF={history[-1]:.5g}"
     )
     print(f"model saved to {out}")
     return 0
@@ -427,9 +524,11 @@ def cmd_predict(args) -> int:
     from cfensemble.persistence import load
 
     model_path = Path(args.model)
+    _refuse_overwriting_inputs(args, {"--model": args.model, "--predictions": args.predictions})
+    _check_format(Path(args.out), "output file")
+    _check_out_folder(Path(args.out))
     if not model_path.exists():
         raise UserError(f"model file {model_path} does not exist")
-    _check_format(Path(args.out), "output file")
     trainer = load(model_path)
     R, names, ids, _ = read_predictions(
         args.predictions, transposed=args.transposed, id_column=args.id_column
@@ -437,6 +536,11 @@ def cmd_predict(args) -> int:
     R = _match_columns(trainer.classifier_names_, trainer.n_classifiers, names, R, args.predictions)
     t0 = time.perf_counter()
     p = trainer.predict(R)
+    if not np.isfinite(p).all():
+        raise NonFiniteError(
+            f"the model gave {int((~np.isfinite(p)).sum())} non-finite probabilities; "
+            f"nothing was written to {args.out}"
+        )
     write_predictions(
         args.out,
         p,
@@ -521,7 +625,7 @@ def _add_io_layout(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cfensemble import __version__
+    from cfensemble._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="cfensemble",
@@ -623,20 +727,58 @@ def _setup_logging(verbose: bool) -> None:
         logger.setLevel(logging.INFO)
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message the CLI prints for an error: one line, naming the file of an OSError."""
+    if isinstance(exc, OSError) and not isinstance(exc, CFEnsembleError):
+        name = f"{exc.filename}: " if exc.filename is not None else ""
+        text = f"{name}{exc.strerror or exc}"
+    elif isinstance(exc, (CFEnsembleError, ValueError, TypeError, ImportError)):
+        text = str(exc)
+    else:
+        text = (
+            f"unexpected {type(exc).__name__}: {exc} (please report it; --debug shows the "
+            "traceback)"
+        )
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM behaves as Ctrl-C: the command stops and nothing partial is written."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``cfensemble`` console script; returns the exit status."""
+    """Entry point of the ``cfensemble`` console script; returns the exit status.
+
+    0 on success, 1 on an error (one line on stderr; ``--debug`` shows the traceback), 2 on
+    a command-line syntax error, 130 on Ctrl-C or SIGTERM (no file changed).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        return args.func(args)
+        with _sigterm_as_interrupt():
+            return args.func(args)
     except KeyboardInterrupt:
-        print("cfensemble: interrupted", file=sys.stderr)
+        print("cfensemble: interrupted; no file was changed", file=sys.stderr)
         return 130
-    except (UserError, ValueError, TypeError, FileNotFoundError, ImportError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - every error becomes one line and status 1
         if args.debug:
             raise
-        print(f"cfensemble {args.command}: error: {exc}", file=sys.stderr)
+        print(f"cfensemble {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
 
 

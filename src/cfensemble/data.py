@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cfensemble._validation import check_confidence, check_labels, check_probability_matrix
+from cfensemble.exceptions import InvalidInputError
 
 
 class EnsembleData:
@@ -14,10 +15,15 @@ class EnsembleData:
     ----------
     R : array-like of shape (n_classifiers, n_instances)
         ``R[u, i]`` is classifier u's probability that instance i is positive; NaN where u
-        gave no prediction (a missing cell: zero confidence, left out of every loss).
+        gave no prediction (a missing cell: zero confidence, left out of every loss). A
+        NumPy masked array's masked cells are missing too. Every classifier (row) needs at
+        least one prediction (a row with none carries no information: drop it); an instance
+        (column) with none is allowed: its factor is the regularized solution of no
+        equations, zero, and its probability is what the aggregator makes of that (with
+        ``aggregator_input='filled'``, of the factors' reconstruction alone).
     labels : array-like of shape (n_instances,), optional
         0, 1, or NaN for unlabeled instances (the test set, used transductively).
-        ``None`` means every instance is unlabeled.
+        ``None`` means every instance is unlabeled; masked entries are unlabeled.
     C : array-like of shape (n_classifiers, n_instances), optional
         A confidence matrix of the user's own. It is honoured by every trainer (label-aware
         confidence modulates it, never replaces it). Cells where R is missing get zero
@@ -37,6 +43,16 @@ class EnsembleData:
         m, n = self.R.shape
         self.labels = check_labels(labels, n, "labels")
         self.observed = ~np.isnan(self.R)
+        empty_rows = np.flatnonzero(~self.observed.any(axis=1))
+        if empty_rows.size == m:
+            raise InvalidInputError(
+                f"R holds no prediction at all: all {m * n} cells are missing (NaN)"
+            )
+        if empty_rows.size:
+            raise InvalidInputError(
+                f"R's row(s) {empty_rows[:10].tolist()} (classifiers) hold no prediction at "
+                "all: every cell is missing; drop those classifiers"
+            )
         if C is not None:
             C = check_confidence(C, (m, n), "C")
             C = np.where(self.observed, C, 0.0)

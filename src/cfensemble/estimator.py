@@ -29,6 +29,7 @@ from cfensemble._params import store_params
 from cfensemble._registry import SOLVERS
 from cfensemble._validation import check_option
 from cfensemble.data import EnsembleData
+from cfensemble.exceptions import InvalidInputError
 from cfensemble.factory import make_trainer, resolve_latent_dim
 
 __all__ = [
@@ -366,6 +367,13 @@ class _PoolClassifier(ClassifierMixin, _BaseComposition):
         unlabeled = _unlabeled_mask(y)
         if unlabeled.all():
             raise ValueError("y marks every row unlabeled (-1): at least both classes needed")
+        if unlabeled.any() and np.unique(y[~unlabeled]).size < 2:
+            raise InvalidInputError(
+                f"y holds -1 in {int(unlabeled.sum())} row(s), which this estimator reads as "
+                "'unlabeled' (semi-supervised convention); the labeled rows then hold only "
+                f"class(es) {np.unique(y[~unlabeled]).tolist()}. If -1 is a class (labels "
+                "coded -1/+1), recode y, e.g. as 0/1"
+            )
         self.classes_, y01 = _encode_binary(y[~unlabeled])
         pairs = self._pool()
         names = [n for n, _ in pairs]

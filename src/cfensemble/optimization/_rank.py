@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from cfensemble._validation import check_scalar
-from cfensemble.exceptions import InvalidInputError
+from cfensemble.exceptions import InvalidInputError, NonFiniteError
 from cfensemble.optimization._als import init_factors, update_classifiers, update_instances
 
 DEFAULT_MAX_RANK = 10
@@ -72,6 +72,11 @@ def _fit_factors(R0, C, d, lambda_reg, n_sweeps, tol, rng):
         Y = update_instances(X, R0, C, lambda_reg)
         E = R0 - X.T @ Y
         loss = float(np.sum(C * E * E))
+        if not np.isfinite(loss):
+            raise NonFiniteError(
+                f"choosing the rank (latent_dim='auto'): the rank-{d} fit produced non-finite "
+                f"factors; raise lambda_reg (now {lambda_reg}) or give latent_dim as an int"
+            )
         if np.isfinite(prev) and abs(prev - loss) <= tol * max(prev, 1e-300):
             break
         prev = loss

@@ -39,7 +39,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from cfensemble._params import store_params
-from cfensemble._validation import check_option, check_scalar, warn_external
+from cfensemble._validation import check_dtype, check_option, check_scalar, warn_external
 from cfensemble.data import EnsembleData
 from cfensemble.exceptions import NonFiniteError
 from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
@@ -308,7 +308,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         check_scalar(self.min_delta, "min_delta", low=0.0)
         check_option(self.optimizer, "optimizer", OPTIMIZERS)
         check_option(self.formulation, "formulation", FORMULATIONS)
-        check_option(self.dtype, "dtype", DTYPES)
+        check_dtype(self.dtype, "dtype", DTYPES)
         if not isinstance(self.device, str) or not (
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
         ):
@@ -375,7 +375,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         self._warn_formulation()
         dev = self._resolve_device(torch)
         self.device_ = dev
-        tdt = torch.float32 if self.dtype == "float32" else torch.float64
+        single = check_dtype(self.dtype, "dtype", DTYPES) == "float32"
+        tdt = torch.float32 if single else torch.float64
         m, n, d = data.n_classifiers, data.n_instances, params["latent_dim"]
         max_iter = params["max_iter"]
         X0, Y0 = init_factors(rng, d, m, n)  # same draws as CFEnsembleTrainer
@@ -425,7 +426,13 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         for epoch in range(1, max_iter + 1):
             opt.zero_grad(set_to_none=True)
             if self.formulation == "projected":
-                Yc = torch_project(X, R0, Ct, self.lambda_reg)
+                try:
+                    Yc = torch_project(X, R0, Ct, self.lambda_reg)
+                except torch.linalg.LinAlgError as exc:  # diverged factors: singular systems
+                    raise NonFiniteError(
+                        f"the factors diverged at epoch {epoch} ({exc}); lower lr (now "
+                        f"{self.lr}) or raise lambda_reg (now {self.lambda_reg})"
+                    ) from None
                 Y_sup = None
             else:
                 Yc = Y

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from cfensemble._params import store_params
 from cfensemble._registry import BACKENDS, NUMPY_SOLVERS, backend_class
-from cfensemble._validation import check_option, check_scalar, warn_external
+from cfensemble._validation import check_dtype, check_option, check_scalar, warn_external
 from cfensemble.aggregators import fit_weighted_logistic
 from cfensemble.confidence import label_aware, label_aware_strength
 from cfensemble.data import EnsembleData
@@ -228,11 +228,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         check_option(self.solver, "solver", NUMPY_SOLVERS)
         check_option(self.backend, "backend", tuple(BACKENDS))
         check_option(self.linear_solver, "linear_solver", LINEAR_SOLVERS)
-        if not isinstance(self.dtype, str) and isinstance(self.dtype, (type, np.dtype)):
-            dtype = np.dtype(self.dtype).name  # a numpy dtype names itself
-        else:
-            dtype = self.dtype
-        check_option(dtype, "dtype", DTYPES)
+        dtype = check_dtype(self.dtype, "dtype", DTYPES)
         check_scalar(self.cg_steps, "cg_steps", kind=numbers.Integral, low=1)
         if self.dask_block_size is not None:
             check_scalar(self.dask_block_size, "dask_block_size", kind=numbers.Integral, low=1)
@@ -407,6 +403,11 @@ class CFEnsembleTrainer(BaseCFTrainer):
             record=self._record,
         )
         be.update_instances(X, lam, label_aware=False)
+        if not (np.isfinite(X).all() and np.isfinite(w).all() and np.isfinite(be.sq_error(X)[2])):
+            # lambda_reg = 0 with missing cells leaves singular systems: NaN factors.
+            raise NonFiniteError(
+                f"varpro produced non-finite factors; raise lambda_reg (now {self.lambda_reg})"
+            )
         if self.rho_ == 1.0:
             # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
             w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
