@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test docs lint format bench clean
 
 venv: $(STAMP)
 
@@ -19,16 +19,24 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cfensemble demo
 
+# The suite, then every docstring example in the package (Examples sections).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --doctest-modules src/cfensemble
+
+# The documentation site, offline, warnings as errors; the gallery runs every example.
+docs: $(STAMP)
+	rm -rf docs/_build docs/api/generated docs/auto_examples docs/measured
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "Open docs/_build/html/index.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples docs/conf.py
+	$(BIN)/ruff format --check src tests benchmarks examples docs/conf.py
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks examples docs/conf.py
+	$(BIN)/ruff check --fix src tests benchmarks examples docs/conf.py
 
 bench: $(STAMP)
 	-$(BIN)/pip install -q "implicit>=0.7"  # peer in als_speed.py; skipped there if absent
@@ -40,4 +48,5 @@ bench: $(STAMP)
 	$(BIN)/cfensemble benchmark --config benchmarks/config.json --out benchmarks/results/benchmark
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache docs/_build docs/api/generated \
+		docs/auto_examples docs/measured docs/sg_execution_times.rst

@@ -5,15 +5,15 @@ matrix into a confidence matrix of the same shape, zero on missing cells. Fold-i
 instances uses the same fitted strategy with no labels, exactly as unlabeled training
 columns were treated.
 
-Strategies (by name):
+Strategies (by name)::
 
-``uniform``      c_ui = 1.
-``certainty``    c_ui = max(2 |r_ui - 0.5|, floor): confident predictions count more (default).
-``calibration``  c_ui = q_u, one weight per classifier from its Brier score B_u on labeled
+    uniform      c_ui = 1.
+    certainty    c_ui = max(2 |r_ui - 0.5|, floor): confident predictions count more (default).
+    calibration  c_ui = q_u, one weight per classifier from its Brier score B_u on labeled
                  instances: q_u = max(1 - 4 B_u, floor) (a constant 0.5 predictor has B=0.25).
-``adaptive``     c_ui = sqrt(certainty_ui * calibration_u): the geometric mean, so a cell is
+    adaptive     c_ui = sqrt(certainty_ui * calibration_u): the geometric mean, so a cell is
                  trusted when its classifier is reliable *and* it is far from 0.5.
-``label_aware``  is not a base strategy but a modulation (see :func:`label_aware`).
+    label_aware  is not a base strategy but a modulation (see label_aware()).
 
 A callable ``f(R, observed, labels) -> C`` is accepted as a strategy too; it is called with
 all-NaN labels at fold-in.
