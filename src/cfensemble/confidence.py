@@ -38,7 +38,16 @@ def uniform_confidence(R: np.ndarray, observed: np.ndarray) -> np.ndarray:
 def certainty_confidence(
     R: np.ndarray, observed: np.ndarray, floor: float = DEFAULT_FLOOR
 ) -> np.ndarray:
-    """c_ui = max(2 |r_ui - 0.5|, floor) on observed cells. Shapes (m, n) -> (m, n)."""
+    """c_ui = max(2 |r_ui - 0.5|, floor) on observed cells. Shapes (m, n) -> (m, n).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cfensemble.confidence import certainty_confidence
+    >>> R = np.array([[0.9, 0.5, np.nan]])
+    >>> certainty_confidence(R, ~np.isnan(R))
+    array([[0.8 , 0.05, 0.  ]])
+    """
     # The floor keeps a prediction of exactly 0.5 in the fit: it still says "undecided".
     c = np.maximum(2.0 * np.abs(np.nan_to_num(R, nan=0.5) - 0.5), floor)
     return np.where(observed, c, 0.0)
