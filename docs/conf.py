@@ -87,7 +87,9 @@ def _write_measured_pages() -> None:
         "# What we measured\n\n"
         "Every benchmark under `benchmarks/` writes its report to `benchmarks/results/`; the\n"
         "pages below include those reports as committed (command, date, machine, every row,\n"
-        "the losses included). `make bench` reruns them.\n\n"
+        'the losses included). `make bench` reruns them. Where a report speaks of "the\n'
+        'seed", it means the original CF-Ensemble formulation that this project started\n'
+        "from (see the design page).\n\n"
         "```{toctree}\n:maxdepth: 1\n\n" + "\n".join(names) + "\n```\n"
     )
     idx = out / "index.md"
