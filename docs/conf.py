@@ -40,7 +40,6 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "auto_examples/*.ipynb"]
 templates_path = ["_templates"]
-html_static_path = ["_static"]
 
 # ----------------------------------------------------------------------------- offline
 # Nothing in this build or in the built pages reaches the network: no intersphinx, no

@@ -27,7 +27,7 @@ from cfensemble.metrics import pr_auc
 from cfensemble.optimization import CFEnsemblePyTorchTrainer, CFEnsembleTrainer
 from cfensemble.synthetic import make_ensemble
 
-s = make_ensemble(n_classifiers=12, n_instances=3000, positive_rate=0.1, random_state=1)
+s = make_ensemble(n_classifiers=12, n_instances=2000, positive_rate=0.1, random_state=1)
 data = EnsembleData(s.R, s.labels)
 common = dict(n_classifiers=12, latent_dim=4, rho=0.5, random_state=0)
 
