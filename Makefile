@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # The documentation site, offline, warnings as errors; the gallery runs every example.
 docs: $(STAMP)
-	rm -rf docs/_build docs/api/generated docs/auto_examples docs/measured docs/sg_execution_times.rst
+	rm -rf docs/_build docs/api/generated docs/auto_examples docs/measured
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 	@echo "Open docs/_build/html/index.html"
 
@@ -49,4 +49,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache docs/_build docs/api/generated \
-		docs/auto_examples docs/measured docs/sg_execution_times.rst
+		docs/auto_examples docs/measured

@@ -112,6 +112,9 @@ sphinx_gallery_conf = {
     "reset_modules": ("matplotlib",),
     "show_memory": False,
     "show_signature": False,
+    # The timing pages load jQuery and DataTables from a CDN; the build log and each
+    # example's page give the times anyway.
+    "write_computation_times": False,
 }
 
 # ----------------------------------------------------------------------------- HTML
