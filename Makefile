@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # The documentation site, offline, warnings as errors; the gallery runs every example.
 docs: $(STAMP)
-	rm -rf docs/_build docs/api/generated docs/auto_examples docs/measured
+	rm -rf docs/_build docs/api/generated docs/auto_examples docs/measured docs/sg_execution_times.rst
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 	@echo "Open docs/_build/html/index.html"
 

@@ -32,7 +32,7 @@ for i, rate in enumerate(rates):
     for j, seed in enumerate(seeds):
         s = make_ensemble(
             n_classifiers=12,
-            n_instances=1200,
+            n_instances=1000,
             positive_rate=0.1,
             missing_rate=rate,
             random_state=seed,
@@ -64,7 +64,7 @@ for name in methods:
 ax.set(
     xlabel="cells of R missing (%)",
     ylabel="test PR-AUC",
-    title="12 classifiers, 1,200 instances, 10% positives",
+    title="12 classifiers, 1,000 instances, 10% positives",
 )
 ax.legend()
 fig.tight_layout()
