@@ -13,8 +13,10 @@ matplotlib.use("Agg")
 
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
-# The worktree's source first, so that a checkout documents itself even without install.
+# The worktree's source first, so that a checkout documents itself even without install;
+# docs/ for the gallery's sort key.
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(DOCS))
 
 # Small problems run several times faster single-threaded on a shared machine.
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -103,6 +105,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "download_all_examples": False,
     "abort_on_example_error": True,
     "remove_config_comments": True,
@@ -143,6 +146,10 @@ _LITERAL = re.compile(r"(``.*?``|`[^`]*`_{0,2})")
 _TRAILING_UNDERSCORE = re.compile(r"(?<![\w\\])([A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?)_(?![\w`])")
 
 
+# A line that starts with one letter and a period ("d. the rank") would open a list.
+_ENUMERATOR = re.compile(r"^(\s*)([A-Za-z])\. ")
+
+
 def _escape_text(text: str) -> str:
     parts = _LITERAL.split(text)
     for k in range(0, len(parts), 2):  # even parts lie outside inline literals and roles
@@ -167,7 +174,7 @@ def _escape_docstring(app, what, name, obj, options, lines) -> None:
             if line.rstrip().endswith("::"):
                 literal_indent = indent
             continue
-        lines[k] = _escape_text(line)
+        lines[k] = _ENUMERATOR.sub(r"\1\\\2. ", _escape_text(line))
         if line.rstrip().endswith("::"):
             literal_indent = indent
 
