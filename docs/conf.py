@@ -130,7 +130,7 @@ html_theme_options = {
     "header_links_before_dropdown": 6,
     "icon_links": [],
     "footer_start": ["copyright"],
-    "footer_end": ["sphinx-version"],
+    "footer_end": [],  # no outbound link: the site is read offline
     "secondary_sidebar_items": ["page-toc"],
 }
 html_show_sourcelink = False
