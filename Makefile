@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test fuzz lint format bench clean
+.PHONY: venv demo test docs fuzz lint format bench clean
 
 venv: $(STAMP)
 
@@ -19,8 +19,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cfensemble demo
 
+# The suite, then every docstring example in the package (Examples sections).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --doctest-modules src/cfensemble
+
+# The documentation site, offline, warnings as errors; the gallery runs every example.
+docs: $(STAMP)
+	rm -rf docs/_build docs/api/generated docs/auto_examples docs/measured docs/sg_execution_times.rst
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "Open docs/_build/html/index.html"
 
 # The property-based fuzzers of tests/test_fuzz.py, long: FUZZ_EXAMPLES per property
 # (random, not derandomized as in make test); prints how many examples each ran. 6000 ran
@@ -31,12 +39,12 @@ fuzz: $(STAMP)
 		tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples docs/conf.py
+	$(BIN)/ruff format --check src tests benchmarks examples docs/conf.py
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks examples docs/conf.py
+	$(BIN)/ruff check --fix src tests benchmarks examples docs/conf.py
 
 bench: $(STAMP)
 	-$(BIN)/pip install -q "implicit>=0.7"  # peer in als_speed.py; skipped there if absent
@@ -48,4 +56,5 @@ bench: $(STAMP)
 	$(BIN)/cfensemble benchmark --config benchmarks/config.json --out benchmarks/results/benchmark
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache docs/_build docs/api/generated \
+		docs/auto_examples docs/measured

@@ -22,7 +22,25 @@ from cfensemble.objective import class_weights
 
 
 def mean_aggregation(R: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """Mean of each instance's observed predictions (labels unused)."""
+    """Mean of each instance's observed predictions (labels unused).
+
+    Parameters
+    ----------
+    R : ndarray of shape (n_classifiers, n_instances)
+        NaN where a prediction is missing.
+    labels : ignored
+
+    Returns
+    -------
+    ndarray of shape (n_instances,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cfensemble.baselines import mean_aggregation
+    >>> mean_aggregation(np.array([[0.2, 0.9], [0.4, np.nan]]))
+    array([0.3, 0.9])
+    """
     return mean_of_observed(R)
 
 
@@ -38,7 +56,37 @@ def _impute_column_means(R: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def stacking(
     R: np.ndarray, labels: np.ndarray, *, l2: float = 1e-3, use_class_weights: bool = True
 ) -> np.ndarray:
-    """Class-weighted logistic regression on the labeled columns of R (mean-imputed)."""
+    """Class-weighted logistic regression on the labeled columns of R (mean-imputed).
+
+    Each classifier's missing cells get its mean observed prediction on labeled columns.
+
+    Parameters
+    ----------
+    R : ndarray of shape (n_classifiers, n_instances)
+    labels : ndarray of shape (n_instances,)
+        0, 1, or NaN for unlabeled columns (predicted, not fitted on).
+    l2 : float, default=1e-3
+        L2 penalty on the weights.
+    use_class_weights : bool, default=True
+        Balanced class weights.
+
+    Returns
+    -------
+    ndarray of shape (n_instances,)
+        The probability of the positive class for every column.
+
+    Examples
+    --------
+    >>> from cfensemble.baselines import stacking
+    >>> from cfensemble.metrics import pr_auc
+    >>> from cfensemble.synthetic import make_ensemble
+    >>> s = make_ensemble(n_classifiers=6, n_instances=400, random_state=0)
+    >>> p = stacking(s.R, s.labels)
+    >>> p.shape
+    (400,)
+    >>> bool(pr_auc(s.y_true[s.test_idx], p[s.test_idx]) > s.y_true.mean())
+    True
+    """
     lab = ~np.isnan(labels)
     Z = _impute_column_means(R, labels)
     y = labels[lab]

@@ -5,15 +5,15 @@ matrix into a confidence matrix of the same shape, zero on missing cells. Fold-i
 instances uses the same fitted strategy with no labels, exactly as unlabeled training
 columns were treated.
 
-Strategies (by name):
+Strategies (by name)::
 
-``uniform``      c_ui = 1.
-``certainty``    c_ui = max(2 |r_ui - 0.5|, floor): confident predictions count more (default).
-``calibration``  c_ui = q_u, one weight per classifier from its Brier score B_u on labeled
+    uniform      c_ui = 1.
+    certainty    c_ui = max(2 |r_ui - 0.5|, floor): confident predictions count more (default).
+    calibration  c_ui = q_u, one weight per classifier from its Brier score B_u on labeled
                  instances: q_u = max(1 - 4 B_u, floor) (a constant 0.5 predictor has B=0.25).
-``adaptive``     c_ui = sqrt(certainty_ui * calibration_u): the geometric mean, so a cell is
+    adaptive     c_ui = sqrt(certainty_ui * calibration_u): the geometric mean, so a cell is
                  trusted when its classifier is reliable *and* it is far from 0.5.
-``label_aware``  is not a base strategy but a modulation (see :func:`label_aware`).
+    label_aware  is not a base strategy but a modulation (see label_aware()).
 
 A callable ``f(R, observed, labels) -> C`` is accepted as a strategy too; it is called with
 all-NaN labels at fold-in.
@@ -38,7 +38,16 @@ def uniform_confidence(R: np.ndarray, observed: np.ndarray) -> np.ndarray:
 def certainty_confidence(
     R: np.ndarray, observed: np.ndarray, floor: float = DEFAULT_FLOOR
 ) -> np.ndarray:
-    """c_ui = max(2 |r_ui - 0.5|, floor) on observed cells. Shapes (m, n) -> (m, n)."""
+    """c_ui = max(2 |r_ui - 0.5|, floor) on observed cells. Shapes (m, n) -> (m, n).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cfensemble.confidence import certainty_confidence
+    >>> R = np.array([[0.9, 0.5, np.nan]])
+    >>> certainty_confidence(R, ~np.isnan(R))
+    array([[0.8 , 0.05, 0.  ]])
+    """
     # The floor keeps a prediction of exactly 0.5 in the fit: it still says "undecided".
     # (np.where, not nan_to_num(nan=...): dask arrays take the same code.)
     c = np.maximum(2.0 * np.abs(np.where(np.isnan(R), 0.5, R) - 0.5), floor)

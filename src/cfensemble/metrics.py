@@ -12,7 +12,25 @@ from sklearn.metrics import (
 
 
 def pr_auc(y_true, p) -> float:
-    """Average precision: the area under the precision-recall curve."""
+    """Average precision: the area under the precision-recall curve.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        0/1 labels.
+    p : array-like of shape (n,)
+        Scores or probabilities of the positive class.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from cfensemble.metrics import pr_auc
+    >>> pr_auc([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+    0.8333333333333333
+    """
     return float(average_precision_score(y_true, p))
 
 

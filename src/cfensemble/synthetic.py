@@ -110,6 +110,18 @@ def make_ensemble(
     Returns
     -------
     SyntheticEnsemble
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cfensemble.synthetic import make_ensemble
+    >>> s = make_ensemble(n_classifiers=5, n_instances=200, missing_rate=0.2, random_state=0)
+    >>> s.R.shape, s.labels.shape
+    ((5, 200), (200,))
+    >>> round(float(np.isnan(s.R).mean()), 2)  # about missing_rate
+    0.2
+    >>> s.labeled_idx.size + s.test_idx.size
+    200
     """
     check_scalar(n_classifiers, "n_classifiers", kind=numbers.Integral, low=1)
     check_scalar(n_instances, "n_instances", kind=numbers.Integral, low=10)
