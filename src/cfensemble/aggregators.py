@@ -269,10 +269,17 @@ def logit_features(Z: np.ndarray) -> np.ndarray:
 class AutoAggregator(NamedTuple):
     """The fitted parts of ``aggregator='auto'`` (see :func:`fit_auto_aggregator`).
 
-    w : ndarray of shape (m,) or (2m,), b : float   stacking on the logit features, and on
-        the missing-cell indicators when the fit data had missing cells
-    single : int   the classifier with the best PR-AUC on the labeled instances
-    mix : float in [0, 1]   t, the share of the two learned parts (1 with enough labels)
+    Attributes
+    ----------
+    w : ndarray of shape (m,) or (2m,)
+        Stacking weights on the logit features, and on the missing-cell indicators when
+        the fit data had missing cells.
+    b : float
+        The stacking intercept.
+    single : int
+        The classifier with the best PR-AUC on the labeled instances.
+    mix : float in [0, 1]
+        t, the share of the two learned parts (1 with enough labels).
     """
 
     w: np.ndarray
