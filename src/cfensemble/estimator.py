@@ -298,7 +298,9 @@ def make_trainer(
     ``solver`` 'als' or 'varpro' gives ``CFEnsembleTrainer``; 'pytorch' gives
     ``CFEnsemblePyTorchTrainer`` (``max_iter`` becomes ``max_epochs``). ``trainer_params``
     passes any further keyword the trainer accepts. ``aggregator_input`` other than
-    'reconstruction' needs a trainer that has that option.
+    'reconstruction' needs a trainer that has that option. ``latent_dim='auto'``,
+    ``rho=None`` and ``aggregator='auto'`` are the trainers' own defaults (rank from
+    held-out cells; rho 0.5 for ALS, 1.0 for varpro and pytorch; the 'auto' blend).
     """
     import inspect
 
