@@ -168,10 +168,14 @@ def main(argv=None):
     ap.add_argument("--csv-only", help="write the raw scores to this CSV and stop (to split a run)")
     ap.add_argument("--from-csv", help="comma-separated CSVs of --csv-only runs: report only")
     ap.add_argument("--no-variants", action="store_true")
+    ap.add_argument("--methods", help="comma-separated: run only these methods")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.from_csv:
         scores = pd.concat([pd.read_csv(f) for f in args.from_csv.split(",")], ignore_index=True)
+        # A method re-run in a later CSV (--methods) replaces its earlier rows.
+        key = ["dataset", "rate", "regime", "repeat", "fold", "method"]
+        scores = scores.drop_duplicates(subset=key, keep="last")
         write_report(scores, out, args)
         return
     warnings.simplefilter("ignore")
@@ -183,6 +187,8 @@ def main(argv=None):
     methods = default_methods(random_state=0)
     if not args.no_variants:
         methods.update({k: variant_method(**v) for k, v in VARIANTS.items()})
+    if args.methods:
+        methods = {k: v for k, v in methods.items() if k in args.methods.split(",")}
     t0 = time.perf_counter()
     frames = []
     todo = list(settings(names, rates))

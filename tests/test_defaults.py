@@ -41,7 +41,7 @@ def test_auto_is_the_documented_blend_of_labeled_columns_only(ens, fitted):
     miss = np.isnan(ens.R)
     parts = fit_auto_aggregator(Z_all[:, lab], ens.labels[lab], miss[:, lab])
     assert parts.w.shape == (16,)  # logits and missing-cell indicators
-    np.testing.assert_allclose(tr.predict(), predict_auto(Z_all, *parts, miss), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(tr.predict(), predict_auto(Z_all, *parts, ens.R), rtol=0, atol=1e-8)
     assert parts.mix == 1.0  # 30 labeled positives: more than 20
     p = tr.predict()
     assert np.all((p >= 0) & (p <= 1))
@@ -74,6 +74,9 @@ def test_label_scarce_auto_moves_to_the_mean():
         assert parts.mix == pytest.approx(mix)
     # No positive at all: exactly the mean.
     np.testing.assert_allclose(predict_auto(Z, *parts), Z.mean(axis=0))
+    # ... of the observed cells when R is given.
+    R = np.where(rng.uniform(size=Z.shape) < 0.3, np.nan, Z)
+    np.testing.assert_allclose(predict_auto(Z, *parts, R), np.nanmean(R, axis=0))
     s = make_ensemble(
         n_classifiers=6, n_instances=400, positive_rate=0.05, random_state=0, labeled_fraction=0.1
     )

@@ -308,9 +308,10 @@ def fit_auto_aggregator(
 ) -> AutoAggregator:
     """The 'auto' aggregator: combine the simple combiners instead of choosing one.
 
-    p_i = (1 - 2t/3) mean_u z_ui + (t/3) sigmoid(w . f_i + b) + (t/3) z_{s,i},
+    p_i = (1 - 2t/3) mean_{u observed} r_ui + (t/3) sigmoid(w . f_i + b) + (t/3) z_{s,i},
 
-    the average of three combiners that each win somewhere: the mean, class-weighted
+    the average of three combiners that each win somewhere: the mean of the observed
+    cells (of Z's columns when R is not given to :func:`predict_auto`), class-weighted
     logistic stacking (L2 ``l2`` on the class-weighted mean loss) on f_i = the logits of
     z_i and, where cells are missing, their missing-cell indicators (a classifier that
     abstains where it is unsure tells something by abstaining), and the single classifier
@@ -352,15 +353,23 @@ def fit_auto_aggregator(
 
 
 def predict_auto(
-    Z: np.ndarray, w: np.ndarray, b: float, single: int, mix: float, missing=None
+    Z: np.ndarray, w: np.ndarray, b: float, single: int, mix: float, R=None
 ) -> np.ndarray:
     """The 'auto' aggregator's probabilities (see :func:`fit_auto_aggregator`); (m, k) -> (k,).
 
-    ``missing``: bool (m_R, k), the missing cells of R (needed when w has indicator weights).
+    ``R``: ndarray (m_R, k) with NaN where missing, the predictions behind Z. The mean part
+    averages R's observed cells (a column with none: the mean of Z), and R's missing cells
+    are the indicators when w has weights for them. Without R: the mean of Z, no indicators.
     """
+    missing = None if R is None else np.isnan(R)
     # Reconstructed cells can leave [0, 1]: clip so every part is a probability.
     Z = np.clip(Z, 0.0, 1.0)
-    p = (1.0 - 2.0 * mix / 3.0) * Z.mean(axis=0)
+    mean = Z.mean(axis=0)
+    if R is not None:
+        # The observed cells only: where abstention is informative (a classifier leaving
+        # out the instances it is unsure of), filled cells dilute it (defaults_probe.md).
+        mean = np.where((~missing).any(axis=0), mean_of_observed(R), mean)
+    p = (1.0 - 2.0 * mix / 3.0) * mean
     if mix > 0:
         F = auto_stacking_features(Z, missing, w.shape[0])
         p = p + (mix / 3.0) * (predict_weighted(F, w, b) + Z[single])

@@ -324,9 +324,7 @@ class BaseCFTrainer(BaseEstimator):
         if self.aggregator == "mean":
             return predict_mean(Z)
         if self.aggregator == "auto":
-            return predict_auto(
-                Z, self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_, np.isnan(R)
-            )
+            return predict_auto(Z, self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_, R)
         return predict_weighted(Z, self.w_, self.b_)
 
     def reconstruct(self, R_new=None, C_new=None) -> np.ndarray:
