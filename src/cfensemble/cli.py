@@ -419,13 +419,10 @@ def _latent_dim(text: str):
 def _make_trainer(args, m: int):
     from cfensemble.factory import make_trainer
 
-    params = dict(
-        rho=args.rho,
-        lambda_reg=args.lambda_reg,
-        confidence=args.confidence,
-        aggregator=args.aggregator,
-        random_state=args.seed,
-    )
+    # The trainer options of `fit`, under the trainer's names.
+    options = ("rho", "lambda_reg", "confidence", "aggregator")
+    params = {name: getattr(args, name) for name in options}
+    params["random_state"] = args.seed
     if args.max_iter:
         params["max_iter"] = args.max_iter
     if args.solver == "pytorch":

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from cfensemble._validation import check_option, check_scalar
+from cfensemble.synthetic import apply_missingness, observed_copy, remove_cells
 
 #: name -> (source, positive class). ``load_dataset(name)`` accepts these names.
 DATASETS: dict[str, str] = {
@@ -194,16 +195,11 @@ def remove_predictions(
     check_scalar(rate, "rate", low=0.0, high=1.0, high_inclusive=False)
     check_option(mode, "mode", ("random", "block", "informative"))
     if mode == "informative":
-        from cfensemble.synthetic import apply_missingness
-
         return apply_missingness(R, rate, mode="informative", random_state=random_state)
     check_scalar(block_size, "block_size", low=0.0, high=1.0, low_inclusive=False)
-    R = np.array(R, dtype=np.float64, copy=True)
-    if R.ndim != 2:
-        raise ValueError(f"R must be 2-D (n_classifiers, n_instances), got shape {R.shape}")
+    R, observed = observed_copy(R)
     rng = check_random_state(random_state)
     m, n = R.shape
-    observed = ~np.isnan(R)
     target = int(round(rate * observed.sum()))
     drop = np.zeros_like(observed)
     if mode == "random":
@@ -217,10 +213,4 @@ def remove_predictions(
             need = target - int((drop & observed).sum())
             fresh = block[observed[u, block] & ~drop[u, block]][:need]
             drop[u, fresh] = True
-    drop &= observed
-    # Give every instance left with nothing one of its dropped cells back.
-    empty = np.flatnonzero(~(observed & ~drop).any(axis=0) & observed.any(axis=0))
-    for i in empty:
-        drop[rng.choice(np.flatnonzero(drop[:, i])), i] = False
-    R[drop] = np.nan
-    return R
+    return remove_cells(R, observed, drop, rng)

@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 
 from cfensemble._validation import check_option, check_scalar
 from cfensemble.data import EnsembleData
+from cfensemble.exceptions import InvalidInputError
 
 
 @dataclass
@@ -237,12 +238,9 @@ def apply_missingness(
     check_option(informative, "informative", INFORMATIVE_KINDS)
     check_scalar(group_share, "group_share", low=0.0, high=1.0, low_inclusive=False)
     check_scalar(class_ratio, "class_ratio", low=0.0, low_inclusive=False)
-    R = np.array(R, dtype=np.float64, copy=True)
-    if R.ndim != 2:
-        raise ValueError(f"R must be 2-D (n_classifiers, n_instances), got shape {R.shape}")
+    R, observed = observed_copy(R)
     rng = check_random_state(random_state)
     m, n = R.shape
-    observed = ~np.isnan(R)
     target = int(round(rate * observed.sum()))
     drop = np.zeros((m, n), dtype=bool)
     if target == 0:
@@ -274,8 +272,24 @@ def apply_missingness(
         cells = np.flatnonzero(observed)
         p = weight.flat[cells]
         drop.flat[rng.choice(cells, size=target, replace=False, p=p / p.sum())] = True
+    return remove_cells(R, observed, drop, rng)
+
+
+def observed_copy(R) -> tuple[np.ndarray, np.ndarray]:
+    """A float64 copy of R (2-D, NaN = missing) and its observed mask, both (m, n)."""
+    R = np.array(R, dtype=np.float64, copy=True)
+    if R.ndim != 2:
+        raise InvalidInputError(f"R must be 2-D (n_classifiers, n_instances), got shape {R.shape}")
+    return R, ~np.isnan(R)
+
+
+def remove_cells(R: np.ndarray, observed: np.ndarray, drop: np.ndarray, rng) -> np.ndarray:
+    """R with the observed cells of ``drop`` set to NaN, in place; (m, n) -> (m, n).
+
+    Every instance that had a prediction keeps one: an instance left with nothing gets one
+    of its removed cells back (an instance nobody scored is not a prediction problem).
+    """
     drop &= observed
-    # Give every instance left with nothing one of its removed cells back.
     empty = np.flatnonzero(~(observed & ~drop).any(axis=0) & observed.any(axis=0))
     for i in empty:
         drop[rng.choice(np.flatnonzero(drop[:, i])), i] = False
