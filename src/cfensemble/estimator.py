@@ -487,7 +487,8 @@ class CFEnsembleClassifier(_PoolClassifier):
     confidence : str or callable, default='uniform'
         Base confidence strategy (``cfensemble.confidence``). 'uniform' beat 'certainty'
         with ALS on the real-data benchmark's pool, complete and incomplete R (paired
-        over 90 folds: +0.005 and +0.009 PR-AUC, p ~ 0.04).
+        over 180 folds, benchmarks/results/real_data.md: 'certainty' -0.0026 PR-AUC,
+        p=0.031, on complete R; -0.0048, p=0.009, with 30% of the cells missing).
     max_iter : int, default=100
         ALS sweeps, L-BFGS iterations (varpro) or epochs (pytorch).
     aggregator : {'auto', 'weighted', 'shrinkage', 'mean'}, default='auto'
