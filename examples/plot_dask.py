@@ -12,17 +12,21 @@ Here the cluster is a ``LocalCluster`` in this process (two workers, one thread 
 bound to 127.0.0.1). On a real cluster, start ``dask scheduler`` on one machine and
 ``dask worker tcp://scheduler:8786`` on the others (cfensemble installed everywhere) and
 pass ``dask_client="tcp://scheduler:8786"``, or create a ``distributed.Client`` first:
-the trainer uses the active client.
+the trainer uses the active client. An ``R`` that is itself a dask array (too large to
+load, say) goes in as :class:`cfensemble.distributed.DaskEnsembleData`: the blocks are
+then built from the array's chunks on the workers.
 """
 
 import time
 import warnings
 
+import dask.array as da
 import matplotlib.pyplot as plt
 import numpy as np
 from distributed import Client, LocalCluster
 
 from cfensemble.data import EnsembleData
+from cfensemble.distributed import DaskEnsembleData
 from cfensemble.optimization import CFEnsembleTrainer
 from cfensemble.synthetic import make_ensemble
 
@@ -55,6 +59,16 @@ for backend in ("numpy", "dask"):
 
 p_numpy, p_dask = fits["numpy"].predict(), fits["dask"].predict()
 print("largest difference between the two predictions:", np.abs(p_numpy - p_dask).max())
+
+# %%
+# The same fit from a dask array, chunked over instances: R is never gathered on the
+# client while fitting.
+lazy = DaskEnsembleData(da.from_array(s.R, chunks=(12, 5_000)), s.labels)
+tr = CFEnsembleTrainer(**params, backend="dask", dask_client=client)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    tr.fit(lazy)
+print("dask array, largest difference:", np.abs(tr.predict() - p_numpy).max())
 
 client.close()
 cluster.close()

@@ -90,9 +90,11 @@ for name, p in probas.items():
 # %%
 # ``R`` is complete here, and by default (``aggregator_input="filled"``) the aggregator
 # sees the observed predictions, with only the missing cells taken from the
-# reconstruction: on a complete R that is stacking on R, and the unlabeled rows cannot
-# change it. They matter where cells are missing (see the missing-predictions example) or
-# when the aggregator sees the reconstruction ``R_hat``, which every column shapes.
+# reconstruction: on a complete R that is R itself (combined by the default
+# ``aggregator="auto"``: the mean, stacking and the best single model, blended), and the
+# unlabeled rows cannot change it. They matter where cells are missing (see the
+# missing-predictions example) or when the aggregator sees the reconstruction ``R_hat``,
+# which every column shapes.
 #
 # Precision-recall on the test rows
 # ---------------------------------

@@ -34,11 +34,16 @@ print(int(np.sum(~np.isnan(s.labels))), "labeled,", s.test_idx.size, "to predict
 # %%
 # Fit and predict
 # ---------------
-# ``latent_dim`` is the rank of the factorization ``R ~ X^T Y``; keep it below the number
-# of classifiers so that the factors denoise rather than copy R.
+# Every parameter has a default. ``latent_dim='auto'`` chooses the rank of the
+# factorization ``R ~ X^T Y`` from held-out observed cells (below the number of
+# classifiers, so that the factors denoise rather than copy R); ``rho=None`` takes the
+# solver's default (0.5 for ALS); ``aggregator='auto'`` blends the mean, stacking and the
+# best single classifier. The values used end in ``_``.
 data = EnsembleData(s.R, s.labels)
-trainer = CFEnsembleTrainer(n_classifiers=12, latent_dim=4, rho=0.5, max_iter=300, random_state=0)
+trainer = CFEnsembleTrainer(max_iter=300, random_state=0)
 trainer.fit(data)
+print("rank chosen:", trainer.latent_dim_, "of those tried:", trainer.rank_candidates_.tolist())
+print("rho used:", trainer.rho_)
 p = trainer.predict()  # one probability per instance of data, labeled or not
 
 test = s.test_idx

@@ -177,6 +177,16 @@ def test_default_pool_is_diverse_and_seeded():
     assert resolve_latent_dim(3, len(pool)) == 3
 
 
+@pytest.mark.parametrize("latent_dim", [0, -2, 2.5])
+def test_bad_latent_dim_is_in_the_error_family(data, latent_dim):
+    """A bad rank is a CFEnsembleError (was a plain ValueError), raised before the pool fits."""
+    from cfensemble.exceptions import InvalidParameterError
+
+    X, y = data
+    with pytest.raises(InvalidParameterError, match="latent_dim"):
+        CFEnsembleClassifier(tiny_pool(), latent_dim=latent_dim).fit(X, y)
+
+
 def test_clone_pipeline_grid_search_cross_val_score(data):
     X, y = data
     clf = CFEnsembleClassifier(tiny_pool(), cv=3, random_state=0)

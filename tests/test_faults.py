@@ -512,3 +512,14 @@ def test_same_seed_same_predictions(files, tmp_path, capsys):
         assert run("predict", "--model", tmp_path / f"m{k}.cfe", "--predictions", d / "R.csv",
                    "--out", tmp_path / f"p{k}.csv") == 0  # fmt: skip
     assert (tmp_path / "p1.csv").read_bytes() == (tmp_path / "p2.csv").read_bytes()
+
+
+@pytest.mark.parametrize("call", ["predict", "save"])
+def test_unfitted_trainer_raises_the_family_not_fitted_error(call, tmp_path):
+    """predict()/save() before fit raised scikit-learn's NotFittedError, outside the family."""
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    tr = CFEnsembleTrainer()
+    with pytest.raises(CFEnsembleError, match="not fitted") as info:
+        tr.predict() if call == "predict" else tr.save(tmp_path / "m.cfe")
+    assert isinstance(info.value, SklearnNotFittedError)  # scikit-learn callers still catch it

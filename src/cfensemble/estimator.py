@@ -487,7 +487,8 @@ class CFEnsembleClassifier(_PoolClassifier):
     confidence : str or callable, default='uniform'
         Base confidence strategy (``cfensemble.confidence``). 'uniform' beat 'certainty'
         with ALS on the real-data benchmark's pool, complete and incomplete R (paired
-        over 90 folds: +0.005 and +0.009 PR-AUC, p ~ 0.04).
+        over 180 folds, benchmarks/results/real_data.md: 'certainty' -0.0026 PR-AUC,
+        p=0.031, on complete R; -0.0048, p=0.009, with 30% of the cells missing).
     max_iter : int, default=100
         ALS sweeps, L-BFGS iterations (varpro) or epochs (pytorch).
     aggregator : {'auto', 'weighted', 'shrinkage', 'mean'}, default='auto'
@@ -517,6 +518,28 @@ class CFEnsembleClassifier(_PoolClassifier):
     R_ : ndarray of shape (n_estimators, n_samples), the matrix the trainer was fitted on
     trainer_ : the fitted CF-Ensemble trainer
     n_iter_ : int, the trainer's iterations (sweeps, L-BFGS iterations or epochs)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from cfensemble import CFEnsembleClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = CFEnsembleClassifier(
+    ...     [("nb", GaussianNB()), ("tree", DecisionTreeClassifier(random_state=0)),
+    ...      ("lr", LogisticRegression(max_iter=5000))], cv=3, random_state=0)
+    >>> clf.fit(X, y).predict_proba(X[:3]).shape
+    (3, 2)
+    >>> clf.R_.shape                  # out-of-fold probabilities, one row per estimator
+    (3, 569)
+
+    Base estimators' parameters are nested as ``<name>__<param>`` (``GridSearchCV`` tunes
+    them beside the trainer's):
+
+    >>> clf.set_params(tree__max_depth=3, rho=0.9).get_params()["tree__max_depth"]
+    3
     """
 
     def __init__(

@@ -10,7 +10,7 @@ import numbers
 
 from cfensemble._registry import SOLVERS
 from cfensemble._validation import check_option
-from cfensemble.exceptions import MissingDependencyError
+from cfensemble.exceptions import InvalidParameterError, MissingDependencyError
 
 
 def resolve_latent_dim(latent_dim, n_classifiers: int):
@@ -31,7 +31,7 @@ def resolve_latent_dim(latent_dim, n_classifiers: int):
         check_option(latent_dim, "latent_dim", ("auto",))
         return "auto"
     if not isinstance(latent_dim, numbers.Integral) or latent_dim < 1:
-        raise ValueError(f"latent_dim must be 'auto' or an int >= 1, got {latent_dim!r}")
+        raise InvalidParameterError(f"latent_dim must be 'auto' or an int >= 1, got {latent_dim!r}")
     return int(latent_dim)
 
 

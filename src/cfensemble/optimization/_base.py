@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 
 from cfensemble._validation import (
@@ -37,6 +36,7 @@ from cfensemble.aggregators import (
 )
 from cfensemble.confidence import Confidence
 from cfensemble.data import EnsembleData
+from cfensemble.exceptions import NotFittedError
 from cfensemble.objective import (
     AGGREGATOR_INPUTS,
     ObjectiveValue,

@@ -182,6 +182,24 @@ class CFEnsembleTrainer(BaseCFTrainer):
         m, the rows of the fitted R.
     n_instances_ : int
         n, the columns of the fitted R.
+
+    Examples
+    --------
+    Defaults everywhere: the rank is chosen from held-out cells, rho from the solver.
+
+    >>> from cfensemble.data import EnsembleData
+    >>> from cfensemble.optimization import CFEnsembleTrainer
+    >>> from cfensemble.synthetic import make_ensemble
+    >>> s = make_ensemble(n_classifiers=8, n_instances=400, missing_rate=0.3, random_state=0)
+    >>> tr = CFEnsembleTrainer(random_state=0).fit(EnsembleData(s.R, s.labels))
+    >>> tr.n_classifiers_, tr.latent_dim_, tr.rho_
+    (8, 2, 0.5)
+    >>> tr.predict().shape           # every fitted instance, the unlabeled ones too
+    (400,)
+    >>> tr.predict(s.R[:, :5]).shape  # new columns (NaN allowed) by fold-in
+    (5,)
+    >>> CFEnsembleTrainer(solver="varpro", random_state=0).fit(s.data).rho_
+    1.0
     """
 
     def __init__(
