@@ -53,6 +53,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pytorch_vs_als.py
 	$(BIN)/python benchmarks/varpro_speed.py
 	$(BIN)/python benchmarks/real_data.py
+	$(BIN)/python benchmarks/synthetic_aggregators.py
+	$(BIN)/python benchmarks/feature_views.py
 	$(BIN)/cfensemble benchmark --config benchmarks/config.json --out benchmarks/results/benchmark
 
 clean:

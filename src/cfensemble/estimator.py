@@ -466,10 +466,10 @@ class CFEnsembleClassifier(_PoolClassifier):
     estimators : list of (name, estimator) or None, default=None
         Base classifiers with ``predict_proba``. None gives ``default_estimators()``.
     solver : {'als', 'varpro', 'pytorch'}, default='als'
-        The CF-Ensemble optimizer (see ``cfensemble.optimization``). On the real-data
-        benchmark (benchmarks/results/real_data.md: 7 data sets, 180 paired folds) label-aware
-        ALS matched stacking on complete R and beat varpro there and, clearly, on R with 30%
-        missing cells, so it is the default here.
+        The CF-Ensemble optimizer (see ``cfensemble.optimization``). With the default rank
+        and aggregator the three tie on the real-data benchmark
+        (benchmarks/results/real_data.md: 18 settings, 180 paired folds per regime): equal
+        on complete R, within 0.006 PR-AUC of each other with missing cells.
     cv : int, CV splitter or 'prefit', default=5
         How R's labeled columns are built: out-of-fold ``predict_proba``. 'prefit' takes
         already fitted estimators and uses their predictions on every row as R.
@@ -486,9 +486,9 @@ class CFEnsembleClassifier(_PoolClassifier):
     lambda_reg : float, default=0.01
     confidence : str or callable, default='uniform'
         Base confidence strategy (``cfensemble.confidence``). 'uniform' beat 'certainty'
-        with ALS on the real-data benchmark's pool, complete and incomplete R (paired
-        over 180 folds, benchmarks/results/real_data.md: 'certainty' -0.0026 PR-AUC,
-        p=0.031, on complete R; -0.0048, p=0.009, with 30% of the cells missing).
+        with ALS in an earlier run of the real-data benchmark (rank m // 3, 'weighted'
+        aggregator; paired over 180 folds: 'certainty' -0.0026 PR-AUC, p=0.031, on complete
+        R; -0.0048, p=0.009, with 30% of the cells missing).
     max_iter : int, default=100
         ALS sweeps, L-BFGS iterations (varpro) or epochs (pytorch).
     aggregator : {'auto', 'weighted', 'shrinkage', 'mean'}, default='auto'
