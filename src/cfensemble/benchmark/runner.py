@@ -45,7 +45,9 @@ DEMO_CONFIG: dict = {
     "real": [{"name": "breast_cancer", "labeled_fraction": 0.5}],
     "missing_rates": [0.0, 0.3],
     "methods": ["als", "varpro", "pytorch", "mean", "stacking", "best_single"],
-    "common": {"latent_dim": "auto", "rho": 0.5, "lambda_reg": 0.01, "confidence": "certainty"},
+    # The trainers' own defaults (rank chosen from held-out cells, rho per solver, uniform
+    # confidence, the 'auto' aggregator): the demo shows what a user gets without options.
+    "common": {"latent_dim": "auto", "lambda_reg": 0.01},
     "als": {"max_iter": 50},
     "varpro": {"max_iter": 100},
     "pytorch": {"max_iter": 200, "lr": 0.02, "device": "cpu", "dtype": "float64"},
