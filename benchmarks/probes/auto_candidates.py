@@ -1,0 +1,215 @@
+"""Probe (issue 12, why pima and `default` lose): the 'auto' blend's parts scored
+separately and candidate blends, offline on auto_parts.py's stored fills, against the
+baselines' fold scores in benchmarks/results/real_data.csv (same folds, same cells).
+
+    PYTHONPATH=src python benchmarks/probes/auto_candidates.py A.pkl[,B.pkl] [Zkey]
+
+Zkey: which stored fill the blends read ('Z', the default rank, or 'Z1', 'Z3', ...).
+"""
+
+import os
+import sys
+
+for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[k] = "1"
+import pickle
+
+import numpy as np
+import pandas as pd
+from scipy.special import logit
+
+from cfensemble.aggregators import (
+    AUTO_MIN_CLASS,
+    auto_stacking_features,
+    fit_auto_aggregator,
+    fit_weighted_logistic,
+    logit_features,
+    mean_of_observed,
+    predict_auto,
+    predict_weighted,
+)
+from cfensemble.baselines import stacking
+from cfensemble.metrics import pr_auc
+from cfensemble.objective import class_weights
+
+BASE = ("mean", "stacking", "hgb_stacking", "best_single")
+REGIMES = ("complete", "random 30%", "block", "informative")
+
+
+def zlogit(p, ref):
+    """Logit of p, centred and scaled by its spread over the columns ref (labeled)."""
+    q = logit(np.clip(p, 1e-6, 1 - 1e-6))
+    return (q - q[ref].mean()) / (q[ref].std() + 1e-12)
+
+
+def parts(e, zkey="Z"):
+    """{name: p over all columns}: the parts of 'auto' and candidate blends."""
+    R, labels, Z = e["R"], e["labels"], np.clip(e[zkey], 0.0, 1.0)
+    lab = ~np.isnan(labels)
+    y = labels[lab]
+    miss = np.isnan(R)
+    agg = fit_auto_aggregator(Z[:, lab], y, miss[:, lab])
+    w, b, single, t = agg
+    out = {"auto": predict_auto(Z, w, b, single, t, R)}
+    out["M"] = np.where((~miss).any(0), mean_of_observed(R), Z.mean(0))
+    F = auto_stacking_features(Z, miss if w.shape[0] > Z.shape[0] else None, w.shape[0])
+    out["Sli"] = predict_weighted(F, w, b) if t > 0 else out["M"]
+    L = logit_features(Z)
+    w2, b2 = fit_weighted_logistic(L[:, lab], y, class_weights(y), l2=0.1)
+    out["Sl"] = predict_weighted(L, w2, b2)
+    out["S1"] = Z[single]
+    out["t"] = np.full(Z.shape[1], t)
+    M, S, S1 = out["M"], out["Sli"], out["S1"]
+    # candidate 1: thirds with no ramp (t = 1 whenever both classes are labeled)
+    tt = 1.0 if t > 0 else 0.0
+    out["c_noramp"] = (1 - 2 * tt / 3) * M + tt / 3 * (S + S1)
+    # candidate 2: the same weights, each part on a common scale (standardized logits):
+    # a class-weighted stacker's probabilities spread over (0, 1) while the mean of a rare
+    # class sits near 0, so a probability average is ranked almost by stacking alone.
+    out["c_zlogit"] = (1 - 2 * t / 3) * zlogit(M, lab) + t / 3 * (zlogit(S, lab) + zlogit(S1, lab))
+    # candidate 3: half mean, a quarter each learned part
+    out["c_half"] = (1 - t / 2) * M + t / 4 * (S + S1)
+    # candidate 4: the stacking part = the stacking baseline (probabilities, missing cells
+    # mean-imputed per classifier, no indicators, l2 1e-3) instead of logits of the fill
+    out["Sbase"] = stacking(R, labels) if t > 0 else M
+    out["c_basestack"] = (1 - 2 * t / 3) * M + t / 3 * (out["Sbase"] + S1)
+    # the same learner on the filled matrix (separates the fill from the features)
+    w3, b3 = fit_weighted_logistic(Z[:, lab], y, class_weights(y), l2=1e-3)
+    out["Sp"] = predict_weighted(Z, w3, b3)
+    # candidate 6: the stacking part on the fill's probabilities (+ indicators), not logits
+    Fp = np.vstack([Z, miss.astype(float)]) if w.shape[0] > Z.shape[0] else Z
+    if t > 0:
+        w4, b4 = fit_weighted_logistic(Fp[:, lab], y, class_weights(y), l2=0.1)
+        out["Spi"] = predict_weighted(Fp, w4, b4)
+    else:
+        out["Spi"] = M
+    out["c_prob"] = (1 - 2 * t / 3) * M + t / 3 * (out["Spi"] + S1)
+    out["c_prob_half"] = (1 - t / 2) * M + t / 4 * (out["Spi"] + S1)
+    # candidate 5: a slower ramp toward the mean, t = min(1, n_min / 50)
+    n1 = int(np.sum(y == 1))
+    t50 = min(1.0, min(n1, y.size - n1) / 50)
+    out["c_ramp50"] = (1 - 2 * t50 / 3) * M + t50 / 3 * (S + S1)
+    # candidates 3 and 5 together
+    out["c_half_ramp50"] = (1 - t50 / 2) * M + t50 / 4 * (S + S1)
+    # variants for the diagnosis
+    out["M+Sl+1"] = (1 - 2 * t / 3) * M + t / 3 * (out["Sl"] + S1)
+    out["M+Sli"] = (1 - t / 2) * M + t / 2 * S
+    out["rankavg"] = np.mean([pd.Series(v).rank().to_numpy() for v in (M, S, S1)], 0)
+    return out
+
+
+def scores_table(res, zkey="Z"):
+    rows = []
+    for (name, rate, repeat, fold, regime), e in res.items():
+        if zkey not in e:
+            continue
+        cols = slice(e["n_train"], None)
+        y = e["y_test"]
+        for k, p in parts(e, zkey).items():
+            v = float(p[cols][0]) if k == "t" else pr_auc(y, p[cols])
+            rows.append(
+                dict(
+                    dataset=name,
+                    rate=rate,
+                    repeat=repeat,
+                    fold=fold,
+                    regime=regime,
+                    method=k,
+                    score=v,
+                )
+            )
+        rows.append(
+            dict(
+                dataset=name,
+                rate=rate,
+                repeat=repeat,
+                fold=fold,
+                regime=regime,
+                method="rank",
+                score=np.nan if e["rank"] is None else e["rank"],
+            )
+        )
+        if "p_auto" in e:
+            rows.append(
+                dict(
+                    dataset=name,
+                    rate=rate,
+                    repeat=repeat,
+                    fold=fold,
+                    regime=regime,
+                    method="trainer",
+                    score=pr_auc(y, e["p_auto"][cols]),
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def with_baselines(df, csv="benchmarks/results/real_data.csv"):
+    base = pd.read_csv(csv)
+    base = base[base["method"].isin([*BASE, "cf_als"])]
+    key = ["dataset", "rate", "regime", "repeat", "fold"]
+    base = base.merge(df[key].drop_duplicates(), on=key)
+    allr = pd.concat([df, base[[*key, "method", "score"]]], ignore_index=True)
+    means = allr[allr.method.isin(BASE)].groupby(["dataset", "rate", "regime", "method"])["score"]
+    m = means.mean().reset_index()
+    win = m.loc[m.groupby(["dataset", "rate", "regime"])["score"].idxmax()]
+    hb = allr.merge(
+        win[["dataset", "rate", "regime", "method"]], on=["dataset", "rate", "regime", "method"]
+    ).assign(method="hindsight")
+    return pd.concat([allr, hb], ignore_index=True), win
+
+
+def summary(allr, methods):
+    """Per regime: mean over settings, and the worst data set's gap (rates averaged) to
+    hindsight (stacking on complete R)."""
+    t = allr.groupby(["regime", "dataset", "rate", "method"])["score"].mean().unstack("method")
+    lines = []
+    for regime in REGIMES:
+        if regime not in t.index.get_level_values(0):
+            continue
+        sub = t.xs(regime)
+        bar = "stacking" if regime == "complete" else "hindsight"
+        cells = []
+        for mth in methods:
+            gap = (sub[mth] - sub[bar]).groupby(level="dataset").mean()
+            cells.append(f"{sub[mth].mean():.4f} ({gap.min():+.3f} {gap.idxmin()})")
+        lines.append(f"| {regime} | {sub['hindsight'].mean():.4f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+if __name__ == "__main__":
+    res = {}
+    for f in sys.argv[1].split(","):
+        with open(f, "rb") as fh:
+            res.update(pickle.load(fh))
+    zkey = sys.argv[2] if len(sys.argv) > 2 else "Z"
+    df = scores_table(res, zkey)
+    allr, win = with_baselines(df)
+    allr.to_csv(os.environ.get("PROBE_CSV", "/tmp/auto_candidates.csv"), index=False)
+    t = allr.groupby(["regime", "dataset", "rate", "method"])["score"].mean().unstack("method")
+    pd.set_option("display.width", 250)
+    print(t.round(4).to_string())
+    print(
+        f"\nAUTO_MIN_CLASS = {AUTO_MIN_CLASS}; fill {zkey}; settings per regime:",
+        t.groupby(level="regime").size().to_dict(),
+    )
+    cands = ["auto", *[c for c in t.columns if c.startswith("c_")], "M", "Sli", "S1"]
+    print("\n| regime | hindsight | " + " | ".join(cands) + " |")
+    print("|---|---|" + "---|" * len(cands))
+    print("\n".join(summary(allr, cands)))
+    print("\nPaired per fold vs auto (all settings): W/T/L (ties within 0.001), mean diff, p")
+    from scipy.stats import wilcoxon
+
+    key = ["dataset", "rate", "regime", "repeat", "fold"]
+    piv = allr.pivot_table(index=key, columns="method", values="score")
+    for regime in REGIMES:
+        sub = piv.xs(regime, level="regime")
+        cells = []
+        for c in cands[1:]:
+            d = (sub[c] - sub["auto"]).dropna()
+            p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
+            cells.append(
+                f"{c} {(d > 1e-3).sum()}/{(d.abs() <= 1e-3).sum()}/{(d < -1e-3).sum()}"
+                f" {d.mean():+.4f} p={p:.2g}"
+            )
+        print(f"| {regime} | " + " | ".join(cells) + " |")
