@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cfensemble._validation import check_confidence
+from cfensemble.exceptions import InvalidParameterError
 
 DEFAULT_FLOOR = 0.05
 
@@ -103,7 +104,7 @@ class Confidence:
 
     def __init__(self, strategy: str | Callable = "certainty", floor: float = DEFAULT_FLOOR):
         if not callable(strategy) and strategy not in STRATEGIES:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"confidence must be one of {sorted(STRATEGIES)} or a callable "
                 f"f(R, observed, labels) -> C, got {strategy!r}"
             )

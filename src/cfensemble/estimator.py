@@ -29,7 +29,7 @@ from cfensemble._params import store_params
 from cfensemble._registry import SOLVERS
 from cfensemble._validation import check_option
 from cfensemble.data import EnsembleData
-from cfensemble.exceptions import InvalidInputError
+from cfensemble.exceptions import InputTypeError, InvalidInputError, InvalidParameterError
 from cfensemble.factory import make_trainer, resolve_latent_dim
 
 __all__ = [
@@ -130,28 +130,28 @@ def default_estimators(random_state=None) -> list[tuple[str, BaseEstimator]]:
 
 def _check_estimators(estimators) -> list[tuple[str, BaseEstimator]]:
     if isinstance(estimators, (str, bytes)) or not hasattr(estimators, "__iter__"):
-        raise TypeError(
+        raise InputTypeError(
             f"estimators must be a list of (name, estimator) pairs, got {type(estimators)!r}"
         )
     pairs = list(estimators)
     if len(pairs) < 2:
-        raise ValueError(
+        raise InvalidParameterError(
             f"estimators must hold at least 2 (name, estimator) pairs, got {len(pairs)}"
         )
     names = []
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
-            raise TypeError(
+            raise InputTypeError(
                 f"each entry of estimators must be (name: str, estimator), got {pair!r}"
             )
         if not hasattr(pair[1], "predict_proba"):
-            raise TypeError(
+            raise InputTypeError(
                 f"estimator {pair[0]!r} has no predict_proba: every base estimator must "
                 "output probabilities"
             )
         names.append(pair[0])
     if len(set(names)) != len(names):
-        raise ValueError(f"estimator names must be unique, got {names}")
+        raise InvalidParameterError(f"estimator names must be unique, got {names}")
     return pairs
 
 
@@ -161,13 +161,13 @@ def _check_columns(columns, names, n_features) -> dict[str, np.ndarray | None]:
     if columns is None:
         return out
     if not isinstance(columns, Mapping):
-        raise TypeError(
+        raise InputTypeError(
             "columns must be a mapping {estimator name: feature indices or boolean mask}, "
             f"got {type(columns).__name__}"
         )
     unknown = set(columns) - set(names)
     if unknown:
-        raise ValueError(
+        raise InvalidParameterError(
             f"columns names estimators that are not in estimators: {sorted(unknown)}; "
             f"known names are {list(names)}"
         )
@@ -175,18 +175,18 @@ def _check_columns(columns, names, n_features) -> dict[str, np.ndarray | None]:
         idx = np.asarray(cols)
         if idx.dtype == bool:
             if idx.shape != (n_features,):
-                raise ValueError(
+                raise InvalidParameterError(
                     f"columns[{name!r}] is a boolean mask of shape {idx.shape}; expected "
                     f"({n_features},)"
                 )
             idx = np.flatnonzero(idx)
         if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"columns[{name!r}] must be a non-empty list of integer feature indices or a "
                 f"boolean mask, got {cols!r}"
             )
         if idx.min() < -n_features or idx.max() >= n_features:
-            raise ValueError(
+            raise InvalidParameterError(
                 f"columns[{name!r}] holds indices outside [0, {n_features}): {idx.tolist()}"
             )
         out[name] = idx % n_features
@@ -215,12 +215,14 @@ def _positive_proba(estimator, X) -> np.ndarray:
 def _make_cv(cv, random_state):
     if isinstance(cv, numbers.Integral):
         if cv < 2:
-            raise ValueError(f"cv must be an int >= 2, a CV splitter or 'prefit', got {cv}")
+            raise InvalidParameterError(
+                f"cv must be an int >= 2, a CV splitter or 'prefit', got {cv}"
+            )
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         return StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
     if hasattr(cv, "split"):
         return cv
-    raise ValueError(f"cv must be an int >= 2, a CV splitter or 'prefit', got {cv!r}")
+    raise InvalidParameterError(f"cv must be an int >= 2, a CV splitter or 'prefit', got {cv!r}")
 
 
 def _encode_binary(y) -> tuple[np.ndarray, np.ndarray]:
@@ -228,12 +230,12 @@ def _encode_binary(y) -> tuple[np.ndarray, np.ndarray]:
     y = column_or_1d(y, warn=True)
     y_type = type_of_target(y, input_name="y", raise_unknown=True)
     if y_type != "binary":
-        raise ValueError(
+        raise InvalidInputError(
             f"Only binary classification is supported. The type of the target is {y_type}."
         )
     classes, enc = np.unique(y, return_inverse=True)
     if classes.size != 2:
-        raise ValueError(
+        raise InvalidInputError(
             "Only binary classification is supported and both classes must be present: "
             f"got class(es) {classes.tolist()}"
         )
@@ -269,10 +271,10 @@ def out_of_fold_predictions(
     pairs = _check_estimators(estimators)
     X = np.asarray(X)
     if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+        raise InvalidInputError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     _, y01 = _encode_binary(y)
     if y01.shape[0] != X.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {y01.shape[0]} entries")
+        raise InvalidInputError(f"X has {X.shape[0]} rows but y has {y01.shape[0]} entries")
     cols = _check_columns(columns, [n for n, _ in pairs], X.shape[1])
     splitter = _make_cv(cv, random_state)
     R = np.full((len(pairs), X.shape[0]), np.nan)
@@ -280,7 +282,7 @@ def out_of_fold_predictions(
         Xu, rows = _view(X, cols[name])
         yu = y01[rows]
         if np.unique(yu).size < 2:
-            raise ValueError(
+            raise InvalidInputError(
                 f"estimator {name!r} can score {rows.sum()} row(s) with a single class: it "
                 "needs both classes among the rows where its columns are not all missing"
             )
@@ -366,7 +368,9 @@ class _PoolClassifier(ClassifierMixin, _BaseComposition):
         y = column_or_1d(y, warn=True)
         unlabeled = _unlabeled_mask(y)
         if unlabeled.all():
-            raise ValueError("y marks every row unlabeled (-1): at least both classes needed")
+            raise InvalidInputError(
+                "y marks every row unlabeled (-1): at least both classes needed"
+            )
         if unlabeled.any() and np.unique(y[~unlabeled]).size < 2:
             raise InvalidInputError(
                 f"y holds -1 in {int(unlabeled.sum())} row(s), which this estimator reads as "
@@ -387,7 +391,7 @@ class _PoolClassifier(ClassifierMixin, _BaseComposition):
             self.estimators_ = [est for _, est in pairs]
         else:
             if isinstance(self.cv, str):
-                raise ValueError(
+                raise InvalidParameterError(
                     f"cv must be an int >= 2, a CV splitter or 'prefit', got {self.cv!r}"
                 )
             R[:, lab] = out_of_fold_predictions(

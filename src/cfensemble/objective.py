@@ -19,6 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cfensemble.exceptions import InvalidParameterError
+
 EPS = 1e-12
 
 
@@ -134,7 +136,9 @@ def aggregator_features(R_hat: np.ndarray, R: np.ndarray, kind: str = "reconstru
         return filled
     if kind == "both":
         return np.vstack([filled, R_hat])
-    raise ValueError(f"aggregator_input must be one of {list(AGGREGATOR_INPUTS)}, got {kind!r}")
+    raise InvalidParameterError(
+        f"aggregator_input must be one of {list(AGGREGATOR_INPUTS)}, got {kind!r}"
+    )
 
 
 def aggregator_input_jacobian(w: np.ndarray, R: np.ndarray, kind: str) -> np.ndarray:

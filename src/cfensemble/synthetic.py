@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 
 from cfensemble._validation import check_option, check_scalar
 from cfensemble.data import EnsembleData
-from cfensemble.exceptions import InvalidInputError
+from cfensemble.exceptions import InvalidInputError, InvalidParameterError
 
 
 @dataclass
@@ -255,7 +255,9 @@ def apply_missingness(
         else:
             rows = np.unique(np.asarray(group, dtype=np.int64))
             if rows.size == 0 or rows.min() < 0 or rows.max() >= m:
-                raise ValueError(f"group must hold row indices in [0, {m}), got {list(group)}")
+                raise InvalidParameterError(
+                    f"group must hold row indices in [0, {m}), got {list(group)}"
+                )
         share = min(1.0, rate * m / rows.size)
         cols = rng.choice(n, size=int(round(share * n)), replace=False)
         drop[np.ix_(rows, cols)] = True
@@ -264,10 +266,12 @@ def apply_missingness(
             weight = 1.0 - np.abs(2.0 * np.nan_to_num(R, nan=0.5) - 1.0) + 0.05
         else:
             if y is None:
-                raise ValueError("informative='class' needs y, the true class of each column")
+                raise InvalidParameterError(
+                    "informative='class' needs y, the true class of each column"
+                )
             y = np.asarray(y)
             if y.shape != (n,):
-                raise ValueError(f"y must have shape ({n},), got {y.shape}")
+                raise InvalidInputError(f"y must have shape ({n},), got {y.shape}")
             weight = np.where(y[None, :] == 1, class_ratio, 1.0) * np.ones((m, 1))
         cells = np.flatnonzero(observed)
         p = weight.flat[cells]

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cfensemble.exceptions import InvalidInputError
+
 logger = logging.getLogger("cfensemble")
 
 METRICS = ("pr_auc", "roc_auc", "brier", "log_loss")
@@ -444,7 +446,7 @@ def write_report(result, out_dir) -> Path:
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"report folder {out} exists and is not a directory")
+        raise InvalidInputError(f"report folder {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "results.csv", result.rows())
     _write_csv(out / "summary.csv", _summary_rows(result))

@@ -24,6 +24,7 @@ import numpy as np
 
 from cfensemble._registry import SOLVERS
 from cfensemble.data import EnsembleData
+from cfensemble.exceptions import InvalidInputError
 from cfensemble.metrics import evaluate
 
 logger = logging.getLogger("cfensemble")
@@ -159,7 +160,7 @@ def load_config(path) -> dict:
     try:
         config = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"config file {path} is not valid JSON: {exc}") from None
+        raise InvalidInputError(f"config file {path} is not valid JSON: {exc}") from None
     return validate_config(config)
 
 

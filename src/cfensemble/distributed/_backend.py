@@ -24,6 +24,7 @@ import threading
 import numpy as np
 
 from cfensemble.distributed._blocks import BlockBackend, add
+from cfensemble.exceptions import MissingDependencyError
 
 logger = logging.getLogger("cfensemble")
 
@@ -35,7 +36,7 @@ def _import_distributed():
     try:
         import distributed
     except ImportError as exc:  # pragma: no cover - exercised without the extra
-        raise ImportError(
+        raise MissingDependencyError(
             "backend='dask' needs dask and distributed: pip install cfensemble[dask]"
         ) from exc
     return distributed

@@ -36,7 +36,7 @@ from cfensemble.aggregators import (
 )
 from cfensemble.confidence import Confidence
 from cfensemble.data import EnsembleData
-from cfensemble.exceptions import NotFittedError
+from cfensemble.exceptions import InputTypeError, InvalidInputError, NotFittedError
 from cfensemble.objective import (
     AGGREGATOR_INPUTS,
     ObjectiveValue,
@@ -87,16 +87,18 @@ class BaseCFTrainer(BaseEstimator):
         check_option(self.aggregator_input, "aggregator_input", AGGREGATOR_INPUTS)
         Confidence(self.confidence)  # raises on an unknown strategy
         if self.callback is not None and not callable(self.callback):
-            raise TypeError(f"callback must be callable(iteration, loss), got {self.callback!r}")
+            raise InputTypeError(
+                f"callback must be callable(iteration, loss), got {self.callback!r}"
+            )
 
     def _check_data(self, data) -> EnsembleData:
         if not isinstance(data, EnsembleData):
-            raise TypeError(
+            raise InputTypeError(
                 "data must be a cfensemble.data.EnsembleData (EnsembleData(R, labels)), "
                 f"got {type(data).__name__}"
             )
         if self.n_classifiers is not None and data.n_classifiers != self.n_classifiers:
-            raise ValueError(
+            raise InvalidInputError(
                 f"n_classifiers={self.n_classifiers} but R has {data.n_classifiers} rows "
                 "(one per classifier): make them equal"
             )
@@ -108,7 +110,7 @@ class BaseCFTrainer(BaseEstimator):
         y = data.labels[data.labeled_idx]
         classes = np.unique(y)
         if classes.size < 2:
-            raise ValueError(
+            raise InvalidInputError(
                 "labels must include both classes among labeled instances for the aggregator "
                 f"to learn; got {data.n_labeled} labeled instance(s) with classes "
                 f"{classes.astype(int).tolist()}"
@@ -284,7 +286,7 @@ class BaseCFTrainer(BaseEstimator):
 
         obj = load(path)
         if not isinstance(obj, cls):
-            raise TypeError(f"{path} holds a {type(obj).__name__}, not a {cls.__name__}")
+            raise InputTypeError(f"{path} holds a {type(obj).__name__}, not a {cls.__name__}")
         return obj
 
     # ------------------------------------------------------------------ prediction
@@ -310,7 +312,7 @@ class BaseCFTrainer(BaseEstimator):
         R = check_probability_matrix(R_new, "R_new")
         m = self.X_.shape[1]
         if R.shape[0] != m:
-            raise ValueError(
+            raise InvalidInputError(
                 f"R_new must have n_classifiers={m} rows (one per classifier), got {R.shape[0]}"
             )
         C = self._fold_in_confidence(R, C_new)

@@ -22,6 +22,8 @@ import threading
 
 import numpy as np
 
+from cfensemble.exceptions import MissingDependencyError
+
 logger = logging.getLogger("cfensemble")
 
 #: Systems per SIMD block of the compiled kernels, and columns per block of the
@@ -277,7 +279,7 @@ def compiled_kernels(required: bool):
                 )
         fn = _NUMBA_STATE["fn"]
     if fn is None and required:
-        raise ImportError(
+        raise MissingDependencyError(
             "kernel='numba' needs numba: pip install cfensemble[fast] (or pip install numba)"
         )
     return fn

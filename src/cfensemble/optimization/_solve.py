@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from cfensemble.exceptions import InputTypeError, InvalidInputError, InvalidParameterError
 from cfensemble.optimization._kernels import BLOCK, compiled_kernels
 
 logger = logging.getLogger("cfensemble")
@@ -54,9 +55,9 @@ _KR_LIMIT = 4_000_000
 # ----------------------------------------------------------------------------- helpers
 def _check_method(method: str, kernel: str) -> None:
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
+        raise InvalidParameterError(f"method must be one of {METHODS}, got method={method!r}")
     if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, got kernel={kernel!r}")
+        raise InvalidParameterError(f"kernel must be one of {KERNELS}, got kernel={kernel!r}")
 
 
 def _work_dtype(dtype, *arrays):
@@ -65,7 +66,7 @@ def _work_dtype(dtype, *arrays):
         return np.float32 if dt == np.float32 else np.float64
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got dtype={dtype!r}")
+        raise InvalidParameterError(f"dtype must be float32 or float64, got dtype={dtype!r}")
     return dt.type
 
 
@@ -219,7 +220,7 @@ def _cg(F, W, B, lam, x0, cg_steps, chunk_size):
     s = W.shape[1]
     Z = np.zeros((d, s), dtype=B.dtype) if x0 is None else np.array(x0, dtype=B.dtype)
     if Z.shape != (d, s):
-        raise ValueError(f"x0 must have shape {(d, s)}, got {Z.shape}")
+        raise InvalidInputError(f"x0 must have shape {(d, s)}, got {Z.shape}")
     Ft = F.T
     tiny = np.finfo(B.dtype).tiny
     for a in range(0, s, chunk_size):
@@ -286,7 +287,9 @@ def _prepare(options: dict, *arrays):
     """Check the options and cast the arrays to the working dtype (see batched_solve)."""
     unknown = set(options) - _OPTIONS
     if unknown:
-        raise TypeError(f"unknown solver option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}")
+        raise InputTypeError(
+            f"unknown solver option(s) {sorted(unknown)}; known: {sorted(_OPTIONS)}"
+        )
     method = options.get("method", "cholesky")
     kernel = options.get("kernel", "auto")
     _check_method(method, kernel)

@@ -41,7 +41,7 @@ from sklearn.exceptions import ConvergenceWarning
 from cfensemble._params import store_params
 from cfensemble._validation import check_dtype, check_option, check_scalar, warn_external
 from cfensemble.data import EnsembleData
-from cfensemble.exceptions import NonFiniteError
+from cfensemble.exceptions import InvalidParameterError, MissingDependencyError, NonFiniteError
 from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
 from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, update_instances
 from cfensemble.optimization._base import BaseCFTrainer, logger
@@ -55,7 +55,7 @@ def _import_torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised only without torch
-        raise ImportError(
+        raise MissingDependencyError(
             "CFEnsemblePyTorchTrainer needs PyTorch: pip install cfensemble[torch] "
             "(or pip install torch)"
         ) from exc
@@ -312,12 +312,12 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         if not isinstance(self.device, str) or not (
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
         ):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"device must be one of ['auto', 'cpu', 'cuda'] or 'cuda:<index>', "
                 f"got {self.device!r}"
             )
         if self.formulation == "projected" and self.lambda_reg <= 0:
-            raise ValueError(
+            raise InvalidParameterError(
                 "lambda_reg must be > 0 with formulation='projected' (each A_i = X C_i X^T + "
                 f"lambda I must be positive definite), got lambda_reg={self.lambda_reg}"
             )
@@ -342,7 +342,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         if self.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
         if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(
+            raise InvalidParameterError(
                 f"device={self.device!r} but torch.cuda.is_available() is False; "
                 "use device='cpu' or 'auto'"
             )

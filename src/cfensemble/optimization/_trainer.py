@@ -20,7 +20,7 @@ from cfensemble._validation import check_dtype, check_option, check_scalar, warn
 from cfensemble.aggregators import fit_weighted_logistic
 from cfensemble.confidence import label_aware, label_aware_strength
 from cfensemble.data import EnsembleData
-from cfensemble.exceptions import NonFiniteError
+from cfensemble.exceptions import InvalidParameterError, NonFiniteError
 from cfensemble.objective import (
     ObjectiveValue,
     aggregator_features,
@@ -251,17 +251,17 @@ class CFEnsembleTrainer(BaseCFTrainer):
         if self.dask_block_size is not None:
             check_scalar(self.dask_block_size, "dask_block_size", kind=numbers.Integral, low=1)
         if self.solver == "varpro" and (self.linear_solver != "cholesky" or dtype != "float64"):
-            raise ValueError(
+            raise InvalidParameterError(
                 "solver='varpro' needs exact float64 solves (its gradient assumes Y = Y*(X)): "
                 f"got linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
             )
         if self.backend == "dask" and (self.linear_solver != "cholesky" or dtype != "float64"):
-            raise ValueError(
+            raise InvalidParameterError(
                 "backend='dask' supports linear_solver='cholesky' with dtype='float64', got "
                 f"linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
             )
         if self.solver == "varpro" and self.aggregator == "mean":
-            raise ValueError(
+            raise InvalidParameterError(
                 "aggregator must be 'auto', 'weighted' or 'shrinkage' with solver='varpro' (the "
                 "projected objective optimizes the aggregator's weights), got aggregator='mean'"
             )
