@@ -27,6 +27,8 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from itertools import groupby  # noqa: E402
+from operator import itemgetter  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -177,6 +179,31 @@ def candidates(R, labels, seed, *, heavy=True):
     return preds, info
 
 
+CACHE = str(Path(tempfile.gettempdir()) / "cfensemble_real_data")  # real_data.py's --cache
+
+
+def cached_folds(names, cache=CACHE, repeats=(0, 1)):
+    """Every outer fold of real_data.py's CV with its cached R: the same splits, same files.
+
+    Yields (name, rate, k, train, test, y, R, labels), k = 5 * repeat + fold; folds of a
+    repeat not in ``repeats`` are skipped before their file is read.
+    """
+    for name, rate, X, y, _note in settings(names, RATES):
+        if X is None:
+            continue
+        rng = check_random_state(0)
+        splits = RepeatedStratifiedKFold(
+            n_splits=5, n_repeats=2, random_state=rng.randint(2**31 - 1)
+        ).split(X, y)
+        key = f"{POOL_VERSION}_{name}_{rate.split()[0]}_cv3"
+        for k, (train, test) in enumerate(splits):
+            repeat, fold = divmod(k, 5)
+            if repeat not in repeats:
+                continue
+            with np.load(Path(cache) / f"{key}_r{repeat}_f{fold}.npz") as f:
+                yield name, rate, k, train, test, y, f["R"], f["labels"]
+
+
 def run(args):
     warnings.simplefilter("ignore")
     names = args.datasets.split(",")
@@ -185,23 +212,9 @@ def run(args):
     rows = []
     out = Path(args.out)
     t_start = time.perf_counter()
-    for name, rate, X, y, _note in settings(names, RATES):
-        if X is None:
-            continue
-        rng = check_random_state(0)
-        splits = list(
-            RepeatedStratifiedKFold(
-                n_splits=5, n_repeats=2, random_state=rng.randint(2**31 - 1)
-            ).split(X, y)
-        )
-        key = f"{POOL_VERSION}_{name}_{rate.split()[0]}_cv3"
-        for k, (train, test) in enumerate(splits):
+    for (name, rate), folds in groupby(cached_folds(names, args.cache, repeats), itemgetter(0, 1)):
+        for _name, _rate, k, train, test, y, R, labels in folds:
             repeat, fold = divmod(k, 5)
-            if repeat not in repeats:
-                continue
-            path = Path(args.cache) / f"{key}_r{repeat}_f{fold}.npz"
-            with np.load(path) as f:
-                R, labels = f["R"], f["labels"]
             y_test = y[test]
             cols = slice(len(train), None)
             for regime in regimes:
@@ -263,7 +276,7 @@ if __name__ == "__main__":
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--repeats", default="0,1")
     ap.add_argument("--regimes", default=",".join(REGIMES))
-    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cfensemble_real_data"))
+    ap.add_argument("--cache", default=CACHE)
     ap.add_argument("--out", default="defaults_probe.csv")
     ap.add_argument("--light", action="store_true", help="no trainer fits, only fills + aggs")
     ap.add_argument("--ranks", action="store_true", help="the rank experiment only")

@@ -16,14 +16,14 @@ for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, "benchmarks")
 import argparse
 import pickle
-import tempfile
 import time
 import warnings
 
-import numpy as np
-from real_data import POOL_VERSION, RATES, REGIMES, settings
-from sklearn.model_selection import RepeatedStratifiedKFold
-from sklearn.utils import check_random_state
+from itertools import groupby
+from operator import itemgetter
+
+from defaults_probe import cached_folds
+from real_data import REGIMES
 
 from cfensemble.data import EnsembleData
 from cfensemble.datasets import DATASETS
@@ -32,7 +32,6 @@ from cfensemble.factory import make_trainer
 from cfensemble.objective import aggregator_features
 from cfensemble.synthetic import apply_missingness
 
-CACHE = os.path.join(tempfile.gettempdir(), "cfensemble_real_data")
 warnings.simplefilter("ignore")
 
 
@@ -54,20 +53,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     ranks = [int(r) for r in args.ranks.split(",") if r]
     res, t0 = {}, time.time()
-    for name, rate, X, y, _ in settings(args.datasets.split(","), RATES):
-        if X is None:
-            continue
-        rng = check_random_state(0)
-        splits = list(
-            RepeatedStratifiedKFold(
-                n_splits=5, n_repeats=2, random_state=rng.randint(2**31 - 1)
-            ).split(X, y)
-        )
-        key = f"{POOL_VERSION}_{name}_{rate.split()[0]}_cv3"
-        for k, (train, test) in enumerate(splits):
+    for (name, rate), folds in groupby(cached_folds(args.datasets.split(",")), itemgetter(0, 1)):
+        for _name, _rate, k, train, test, y, R, labels in folds:
             repeat, fold = divmod(k, 5)
-            with np.load(f"{CACHE}/{key}_r{repeat}_f{fold}.npz") as f:
-                R, labels = f["R"], f["labels"]
             for regime in args.regimes.split(","):
                 spec = REGIMES[regime]
                 Rr = R if spec is None else apply_missingness(R, random_state=k, **spec)

@@ -14,16 +14,19 @@ import warnings
 for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[k] = "1"
 sys.path.insert(0, "benchmarks")
-import tempfile
 
-CACHE = os.path.join(tempfile.gettempdir(), "cfensemble_real_data")
+from itertools import groupby
+from operator import itemgetter
+
 import numpy as np
-from defaults_probe import BASE, regime_matrix
-from real_data import POOL_VERSION, RATES, settings
-from sklearn.model_selection import RepeatedStratifiedKFold
-from sklearn.utils import check_random_state
+from defaults_probe import BASE, cached_folds, regime_matrix
 
-from cfensemble.aggregators import fit_shrinkage_logistic, fit_weighted_logistic, predict_weighted
+from cfensemble.aggregators import (
+    logit_features,
+    fit_shrinkage_logistic,
+    fit_weighted_logistic,
+    predict_weighted,
+)
 from cfensemble.baselines import BASELINES
 from cfensemble.datasets import DATASETS
 from cfensemble.metrics import pr_auc
@@ -33,18 +36,13 @@ from cfensemble.rank import _fit_factors, select_rank
 warnings.simplefilter("ignore")
 
 
-def logit(Z):
-    Z = np.clip(Z, 1e-4, 1 - 1e-4)
-    return np.log(Z) - np.log1p(-Z)
-
-
 def aggs(Z, labels):
     lab = ~np.isnan(labels)
     y = labels[lab]
     out = {}
     out["mean"] = Z.mean(0)
-    out["mean_logit"] = logit(Z).mean(0)
-    for tag, F in (("p", Z), ("l", logit(Z))):
+    out["mean_logit"] = logit_features(Z).mean(0)
+    for tag, F in (("p", Z), ("l", logit_features(Z))):
         for l2 in (1e-3, 1e-1):
             w, b = fit_weighted_logistic(F[:, lab], y, class_weights(y), l2=l2)
             out[f"stack_{tag}_{l2:g}"] = predict_weighted(F, w, b)
@@ -61,20 +59,9 @@ def aggs(Z, labels):
 def main(out_path, regimes):
     res = {}
     t0 = time.time()
-    for name, rate, X, y, _ in settings(list(DATASETS), RATES):
-        if X is None:
-            continue
-        rng = check_random_state(0)
-        splits = list(
-            RepeatedStratifiedKFold(
-                n_splits=5, n_repeats=2, random_state=rng.randint(2**31 - 1)
-            ).split(X, y)
-        )
-        key = f"{POOL_VERSION}_{name}_{rate.split()[0]}_cv3"
-        for k, (train, test) in enumerate(splits):
+    for (name, rate), folds in groupby(cached_folds(list(DATASETS)), itemgetter(0, 1)):
+        for _name, _rate, k, train, test, y, R, labels in folds:
             repeat, fold = divmod(k, 5)
-            with np.load(f"{CACHE}/{key}_r{repeat}_f{fold}.npz") as f:
-                R, labels = f["R"], f["labels"]
             cols = slice(len(train), None)
             for regime in regimes:
                 Rr = regime_matrix(R, regime, seed=k)

@@ -13,14 +13,12 @@ import warnings
 for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[k] = "1"
 sys.path.insert(0, "benchmarks")
-import tempfile
 
-CACHE = os.path.join(tempfile.gettempdir(), "cfensemble_real_data")
+from itertools import groupby
+from operator import itemgetter
+
 import numpy as np
-from defaults_probe import regime_matrix
-from real_data import POOL_VERSION, RATES, settings
-from sklearn.model_selection import RepeatedStratifiedKFold
-from sklearn.utils import check_random_state
+from defaults_probe import cached_folds, regime_matrix
 
 from cfensemble.aggregators import fit_weighted_logistic, logit_features, predict_weighted
 from cfensemble.baselines import BASELINES
@@ -49,20 +47,9 @@ def parts(Z, M, labels):
 res = {}
 t0 = time.time()
 regime = sys.argv[2]
-for name, rate, X, y, _ in settings(list(DATASETS), RATES):
-    if X is None:
-        continue
-    rng = check_random_state(0)
-    splits = list(
-        RepeatedStratifiedKFold(n_splits=5, n_repeats=2, random_state=rng.randint(2**31 - 1)).split(
-            X, y
-        )
-    )
-    key = f"{POOL_VERSION}_{name}_{rate.split()[0]}_cv3"
-    for k, (train, test) in enumerate(splits):
+for (name, rate), folds in groupby(cached_folds(list(DATASETS)), itemgetter(0, 1)):
+    for _name, _rate, k, train, test, y, R, labels in folds:
         repeat, fold = divmod(k, 5)
-        with np.load(f"{CACHE}/{key}_r{repeat}_f{fold}.npz") as f:
-            R, labels = f["R"], f["labels"]
         cols = slice(len(train), None)
         Rr = regime_matrix(R, regime, seed=k)
         e = {"y": y[test], "npos": int(np.nansum(labels))}

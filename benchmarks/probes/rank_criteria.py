@@ -12,15 +12,13 @@ import time
 for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[k] = "1"
 sys.path.insert(0, "benchmarks")
-import tempfile
 
-CACHE = os.path.join(tempfile.gettempdir(), "cfensemble_real_data")
+from itertools import groupby
+from operator import itemgetter
+
 import numpy as np
-from defaults_probe import regime_matrix
-from real_data import POOL_VERSION, RATES, settings
+from defaults_probe import cached_folds, regime_matrix
 from scipy.stats import spearmanr
-from sklearn.model_selection import RepeatedStratifiedKFold
-from sklearn.utils import check_random_state
 
 from cfensemble.datasets import DATASETS
 from cfensemble.rank import _fit_factors, holdout_mask
@@ -28,22 +26,9 @@ from cfensemble.rank import _fit_factors, holdout_mask
 regime = sys.argv[2]
 out = {}
 t0 = time.time()
-for name, rate, X, y, _ in settings(list(DATASETS), RATES):
-    if X is None:
-        continue
-    rng = check_random_state(0)
-    splits = list(
-        RepeatedStratifiedKFold(n_splits=5, n_repeats=2, random_state=rng.randint(2**31 - 1)).split(
-            X, y
-        )
-    )
-    key = f"{POOL_VERSION}_{name}_{rate.split()[0]}_cv3"
-    for k, (_train, _test) in enumerate(splits):
+for (name, rate), folds in groupby(cached_folds(list(DATASETS), repeats=(0,)), itemgetter(0, 1)):
+    for _name, _rate, k, _train, _test, _y, R, _labels in folds:
         repeat, fold = divmod(k, 5)
-        if repeat != 0:
-            continue
-        with np.load(f"{CACHE}/{key}_r{repeat}_f{fold}.npz") as f:
-            R = f["R"]
         Rr = regime_matrix(R, regime, seed=k)
         obs = ~np.isnan(Rr)
         R0 = np.nan_to_num(Rr)
