@@ -12,22 +12,6 @@ da = pytest.importorskip("dask.array")
 
 
 @pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tcp://",
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
-    c = distributed.Client(cluster)
-    yield c
-    c.close()
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def data():
     ens = make_ensemble(
         n_classifiers=8, n_instances=600, missing_rate=0.2, labeled_fraction=0.5, random_state=3
@@ -35,12 +19,12 @@ def data():
     return ens.data
 
 
-def _pair(data, client, **kw):
+def _pair(data, dask_client, **kw):
     params = dict(n_classifiers=data.n_classifiers, latent_dim=3, random_state=0, **kw)
     ref = CFEnsembleTrainer(**params).fit(data)
-    dist = CFEnsembleTrainer(**params, backend="dask", dask_client=client, dask_block_size=200).fit(
-        data
-    )
+    dist = CFEnsembleTrainer(
+        **params, backend="dask", dask_client=dask_client, dask_block_size=200
+    ).fit(data)
     return ref, dist
 
 
@@ -55,27 +39,27 @@ def _assert_same(ref, dist):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_als_dask_equals_numpy(data, client):
-    ref, dist = _pair(data, client, max_iter=4, tol=0.0)
+def test_als_dask_equals_numpy(data, dask_client):
+    ref, dist = _pair(data, dask_client, max_iter=4, tol=0.0)
     _assert_same(ref, dist)
     np.testing.assert_allclose(dist.predict(), ref.predict(), atol=1e-8)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_varpro_dask_equals_numpy(data, client):
+def test_varpro_dask_equals_numpy(data, dask_client):
     # rho=0.5: L-BFGS moves (X, w, b) together, so every fitted array is the loop's.
-    ref, dist = _pair(data, client, solver="varpro", max_iter=6, n_init_sweeps=1, rho=0.5)
+    ref, dist = _pair(data, dask_client, solver="varpro", max_iter=6, n_init_sweeps=1, rho=0.5)
     _assert_same(ref, dist)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_varpro_dask_equals_numpy_at_the_default_rho(data, client):
+def test_varpro_dask_equals_numpy_at_the_default_rho(data, dask_client):
     """rho=None is 1.0 for varpro: J ignores (w, b), which are refit on the final factors.
 
     The factors agree to 1e-8; the logistic refit on them amplifies the last digits of
     Dask's summation order (measured up to 4e-8 in w_), so the aggregator is held to 1e-6.
     """
-    ref, dist = _pair(data, client, solver="varpro", max_iter=6, n_init_sweeps=1)
+    ref, dist = _pair(data, dask_client, solver="varpro", max_iter=6, n_init_sweeps=1)
     assert ref.rho_ == dist.rho_ == 1.0
     np.testing.assert_allclose(dist.X_, ref.X_, atol=1e-8, rtol=0)
     np.testing.assert_allclose(dist.Y_, ref.Y_, atol=1e-8, rtol=0)
@@ -83,7 +67,7 @@ def test_varpro_dask_equals_numpy_at_the_default_rho(data, client):
     np.testing.assert_allclose(dist.predict(), ref.predict(), atol=1e-6, rtol=0)
 
 
-def test_backend_accepts_dask_arrays(data, client):
+def test_backend_accepts_dask_arrays(data, dask_client):
     """R0 and C as dask arrays chunked over instances, blocks built on the workers."""
     from cfensemble.distributed import DaskBackend
 
@@ -92,7 +76,7 @@ def test_backend_accepts_dask_arrays(data, client):
     C = np.where(data.observed, rng.uniform(0.2, 1.0, R0.shape), 0.0)
     X = 0.3 * rng.standard_normal((3, data.n_classifiers))
     be = DaskBackend(
-        da.from_array(R0, chunks=(-1, 250)), da.from_array(C, chunks=(-1, 250)), client=client
+        da.from_array(R0, chunks=(-1, 250)), da.from_array(C, chunks=(-1, 250)), client=dask_client
     )
     try:
         assert be.bounds == [(0, 250), (250, 500), (500, 600)]
@@ -116,7 +100,7 @@ def test_dask_option_errors():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("solver", ["als", "varpro"])
 @pytest.mark.parametrize("confidence", ["certainty", "calibration"])
-def test_dask_array_through_the_trainer(data, client, solver, confidence):
+def test_dask_array_through_the_trainer(data, dask_client, solver, confidence):
     """R as a dask array chunked over instances fits through the same loop, == NumPy."""
     from cfensemble.distributed import DaskEnsembleData
 
@@ -131,7 +115,7 @@ def test_dask_array_through_the_trainer(data, client, solver, confidence):
     ref = CFEnsembleTrainer(**params).fit(data)
     lazy = DaskEnsembleData(da.from_array(data.R, chunks=(4, 250)), data.labels)
     assert lazy.n_classifiers == data.n_classifiers and lazy.n_instances == data.n_instances
-    dist = CFEnsembleTrainer(**params, backend="dask", dask_client=client).fit(lazy)
+    dist = CFEnsembleTrainer(**params, backend="dask", dask_client=dask_client).fit(lazy)
     _assert_same(ref, dist)
     np.testing.assert_allclose(dist.predict(), ref.predict(), atol=1e-8)
     np.testing.assert_allclose(dist.C_, ref.C_, atol=1e-12)
