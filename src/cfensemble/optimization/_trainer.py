@@ -286,7 +286,15 @@ class CFEnsembleTrainer(BaseCFTrainer):
             be.set_Y(Y)
             loop = self._fit_als if self.solver == "als" else self._fit_varpro
             X, w, b, hit_max_iter = loop(be, fixed, X, w, b)
-            self.X_, self.Y_, self.w_, self.b_ = X, be.gather_Y(), w, b
+            Y = be.gather_Y()
+            if not (np.isfinite(X).all() and np.isfinite(Y).all() and np.isfinite(w).all()):
+                # varpro with lambda_reg = 0 and missing cells: singular systems, NaN factors
+                # (the ALS loop checks every sweep and stops sooner).
+                raise NonFiniteError(
+                    f"{self.solver} produced non-finite factors; raise lambda_reg "
+                    f"(now {self.lambda_reg})"
+                )
+            self.X_, self.Y_, self.w_, self.b_ = X, Y, w, b
         finally:
             be.close()
         if hit_max_iter:
@@ -421,11 +429,6 @@ class CFEnsembleTrainer(BaseCFTrainer):
             record=self._record,
         )
         be.update_instances(X, lam, label_aware=False)
-        if not (np.isfinite(X).all() and np.isfinite(w).all() and np.isfinite(be.sq_error(X)[2])):
-            # lambda_reg = 0 with missing cells leaves singular systems: NaN factors.
-            raise NonFiniteError(
-                f"varpro produced non-finite factors; raise lambda_reg (now {self.lambda_reg})"
-            )
         if self.rho_ == 1.0:
             # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
             w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
