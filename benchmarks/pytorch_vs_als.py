@@ -1,4 +1,5 @@
-"""The seed's benchmark: label-aware ALS vs PyTorch (each formulation) vs varpro vs baselines.
+"""The original plan's benchmark: label-aware ALS vs PyTorch (each formulation) vs varpro vs
+baselines.
 
 Plan (issue 3): the default synthetic generator at 10%, 5% and 1% positives, m=15, n=5,000,
 half labeled, 5 seeds, complete R and with 30% of the cells missing. For every method: test
@@ -67,7 +68,7 @@ LABELS = {
 AGG_TEXT = {
     "filled": "the observed cells, missing ones filled from R_hat; on complete R that is R "
     "itself, so the aggregator is stacking on R and the factors only fill gaps",
-    "reconstruction": "R_hat = X^T Y alone, the seed's choice",
+    "reconstruction": "R_hat = X^T Y alone, the original formulation's choice",
     "both": "the filled cells beside R_hat",
 }
 
@@ -125,7 +126,7 @@ def make_trainer(method: str, m: int, seed: int, epochs: int):
     if method == "varpro":
         return CFEnsembleTrainer(m, d, rho=0.5, solver="varpro", random_state=seed, **agg)
     if method == "pytorch_projected_seed":
-        # The seed's constructor defaults: Adam, lr=0.01, max_epochs=200.
+        # The original trainer's constructor defaults: Adam, lr=0.01, max_epochs=200.
         return CFEnsemblePyTorchTrainer(
             m, d, rho=0.5, formulation="projected", device="cpu", random_state=seed, **agg
         )
@@ -285,7 +286,7 @@ def summarize(rows: list[dict], memory: dict, settings) -> str:
 
 
 def claims(rows: list[dict], settings) -> str:
-    """The seed's predictions and issue 4's question, computed from the rows."""
+    """The original plan's predictions and issue 4's question, computed from the rows."""
 
     def per_seed(method, pos, missing, key):
         rs = sorted(
@@ -344,7 +345,7 @@ def main(argv=None) -> None:
         default=["filled", "reconstruction"],
         choices=["filled", "reconstruction", "both"],
         help="what every CF method's aggregator sees; one section per value "
-        "('filled' is the trainers' default, 'reconstruction' the seed's model)",
+        "('filled' is the trainers' default, 'reconstruction' the original formulation's model)",
     )
     ap.add_argument("--out", default=None, help="markdown output (default: results file)")
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
@@ -411,9 +412,10 @@ def main(argv=None) -> None:
             + ("" if memory or args.no_memory else " (Peak memory: see the first section.)"),
             "",
             summarize(rows, memory, settings),
-            f"### The seed's predictions and issue 4's question (aggregator_input = '{agg_in}')",
+            "### The original plan's predictions and issue 4's question "
+            f"(aggregator_input = '{agg_in}')",
             "",
-            "Seed: 'PyTorch 5-15% better PR-AUC than ALS' and 'ALS 2-5x faster on CPU' "
+            "Original plan: 'PyTorch 5-15% better PR-AUC than ALS' and 'ALS 2-5x faster on CPU' "
             "(time ratio > 1 means slower than ALS). Wins are counts of seeds with a higher "
             "test PR-AUC. Computed from the rows above.",
             "",
@@ -447,8 +449,8 @@ def main(argv=None) -> None:
         "- varpro: `CFEnsembleTrainer(solver='varpro')`, default max_iter/tol/gtol.",
         f"- PyTorch projected/detached/free: Adam, lr = {TORCH_LR}, max_epochs = {args.epochs}, "
         f"patience = {TORCH_PATIENCE}, min_delta = 1e-6, float32, CPU (full batch: one epoch "
-        "is one step). lr and epochs are raised from the seed's defaults, which stop far "
-        "from the optimum; the last row keeps the seed's defaults (lr = 0.01, 200 epochs) "
+        "is one step). lr and epochs are raised from the original defaults, which stop far "
+        "from the optimum; the last row keeps the original defaults (lr = 0.01, 200 epochs) "
         "to show it.",
         "- 'converged': ALS/varpro met their tolerance, PyTorch stopped early (patience) "
         "before max_epochs.",

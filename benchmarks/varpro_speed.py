@@ -131,8 +131,8 @@ def main(argv=None) -> None:
         "--aggregator-input",
         default="reconstruction",
         choices=["reconstruction", "filled", "both"],
-        help="'reconstruction' (default here): the seed's aggregator on R_hat, where the "
-        "supervised term couples to X; under 'filled' on complete R it does not",
+        help="'reconstruction' (default here): the original formulation's aggregator on R_hat, "
+        "where the supervised term couples to X; under 'filled' on complete R it does not",
     )
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)

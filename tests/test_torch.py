@@ -418,7 +418,7 @@ def test_free_formulation_leaks_projected_does_not():
     s = make_ensemble(n_instances=1500, random_state=0)
     res = {}
     for formulation in ("free", "projected"):
-        # The seed's aggregator on R_hat: the literal objective of DESIGN.md.
+        # The original formulation's aggregator on R_hat: its literal objective (docs/design.md).
         tr = _trainer(
             m=15,
             formulation=formulation,

@@ -178,7 +178,7 @@ class Setting:
 
     @property
     def key(self) -> str:
-        """Label of the setting without the seed (rows of the summary table)."""
+        """Label of the setting without its random seed (rows of the summary table)."""
         if self.dataset == "synthetic":
             src = f"synthetic {self.positive_rate:.0%} pos, n={self.n_instances}"
         else:
