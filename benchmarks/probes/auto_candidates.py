@@ -105,42 +105,13 @@ def scores_table(res, zkey="Z"):
             continue
         cols = slice(e["n_train"], None)
         y = e["y_test"]
+        key = dict(dataset=name, rate=rate, repeat=repeat, fold=fold, regime=regime)
         for k, p in parts(e, zkey).items():
             v = float(p[cols][0]) if k == "t" else pr_auc(y, p[cols])
-            rows.append(
-                dict(
-                    dataset=name,
-                    rate=rate,
-                    repeat=repeat,
-                    fold=fold,
-                    regime=regime,
-                    method=k,
-                    score=v,
-                )
-            )
-        rows.append(
-            dict(
-                dataset=name,
-                rate=rate,
-                repeat=repeat,
-                fold=fold,
-                regime=regime,
-                method="rank",
-                score=np.nan if e["rank"] is None else e["rank"],
-            )
-        )
+            rows.append({**key, "method": k, "score": v})
+        rows.append({**key, "method": "rank", "score": np.nan if e["rank"] is None else e["rank"]})
         if "p_auto" in e:
-            rows.append(
-                dict(
-                    dataset=name,
-                    rate=rate,
-                    repeat=repeat,
-                    fold=fold,
-                    regime=regime,
-                    method="trainer",
-                    score=pr_auc(y, e["p_auto"][cols]),
-                )
-            )
+            rows.append({**key, "method": "trainer", "score": pr_auc(y, e["p_auto"][cols])})
     return pd.DataFrame(rows)
 
 
