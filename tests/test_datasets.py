@@ -15,6 +15,9 @@ EXPECTED = {  # name: (n_samples, n_features, n_positives)
     "birthwt": (189, 10, 59),
     "medpar": (1495, 6, 513),
     "default": (10000, 3, 333),
+    "caravan": (5822, 85, 348),
+    "spam7": (4601, 6, 1813),
+    "hmda": (2380, 13, 285),
 }
 
 

@@ -36,6 +36,18 @@ DATASETS: dict[str, str] = {
         "R ISLR Default, credit card default (10000 x 3: student, balance, income); "
         "positive = default == 'Yes' (3.3%)"
     ),
+    "caravan": (
+        "R ISLR Caravan, insurance customers (5822 x 85 socio-demographic and product "
+        "counts); positive = bought caravan insurance, Purchase == 'Yes' (6.0%)"
+    ),
+    "spam7": (
+        "R DAAG spam7, e-mail (4601 x 6: crl.tot, dollar, bang, money, n000, make); "
+        "positive = spam, yesno == 'y' (39%)"
+    ),
+    "hmda": (
+        "R AER HMDA, Boston mortgage applications (2380 x 13, the yes/no columns as 0/1); "
+        "positive = denied, deny == 'yes' (12%)"
+    ),
 }
 
 
@@ -104,6 +116,24 @@ def _default():
     return _xy(feats, df["default"] == "Yes")
 
 
+def _caravan():
+    df = _rdata("ISLR", "Caravan")
+    return _xy(df.drop(columns=["Purchase"]), df["Purchase"] == "Yes")
+
+
+def _spam7():
+    df = _rdata("DAAG", "spam7")
+    return _xy(df.drop(columns=["yesno"]), df["yesno"] == "y")
+
+
+def _hmda():
+    df = _rdata("AER", "HMDA")
+    feats = df.drop(columns=["deny"])
+    yes_no = [c for c in feats.columns if feats[c].dtype == object]
+    feats = feats.assign(**{c: (feats[c] == "yes").astype(float) for c in yes_no})
+    return _xy(feats, df["deny"] == "yes")
+
+
 _LOADERS = {
     "breast_cancer": _breast_cancer,
     "digits": _digits,
@@ -112,6 +142,9 @@ _LOADERS = {
     "birthwt": _birthwt,
     "medpar": _medpar,
     "default": _default,
+    "caravan": _caravan,
+    "spam7": _spam7,
+    "hmda": _hmda,
 }
 
 
