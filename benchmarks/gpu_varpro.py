@@ -238,7 +238,13 @@ def machine(device: str) -> str:
     gpu = "no GPU used"
     if device.startswith("cuda"):
         gpu = f"{torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}"
-    return f"{cpu}; {gpu}; Python {platform.python_version()}, torch {torch.__version__}"
+    from cfensemble.optimization._als import numba_available
+
+    kernels = "numba kernels" if numba_available() else "no numba (NumPy/LAPACK kernels)"
+    return (
+        f"{cpu}; {gpu}; Python {platform.python_version()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), {kernels}"
+    )
 
 
 def report(args, results, sizes, cost, total, started_info) -> str:
