@@ -29,13 +29,15 @@ CASES = {
     "als-dask": ("als", {"backend": "dask", "dask_block_size": 100}, True),
     "varpro-dask": ("varpro", {"backend": "dask", "dask_block_size": 100}, True),
     "pytorch": ("pytorch", {"device": "cpu", "dtype": "float64", "lr": 0.05}, False),
+    "als-torch": ("als", {"backend": "torch", "device": "cpu"}, False),
+    "varpro-torch": ("varpro", {"backend": "torch", "device": "cpu"}, False),
 }
 
 
 @pytest.fixture(params=list(CASES))
 def make(request):
     solver, extra, needs_dask = CASES[request.param]
-    if solver == "pytorch":
+    if solver == "pytorch" or extra.get("backend") == "torch":
         pytest.importorskip("torch")
     if needs_dask:
         request.getfixturevalue("dask_client")  # the active client: dask_client=None finds it

@@ -27,6 +27,7 @@ CONFIDENCES: tuple[str, ...] = STRATEGIES
 BACKENDS: dict[str, str] = {
     "numpy": "cfensemble.distributed._memory:InMemoryBackend",
     "dask": "cfensemble.distributed._backend:DaskBackend",
+    "torch": "cfensemble.distributed._torch_backend:TorchBackend",
 }
 
 

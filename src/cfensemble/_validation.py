@@ -216,3 +216,16 @@ def check_dtype(value, name: str, allowed) -> str:
             f"{name} must be one of {sorted(allowed)} (or the NumPy type), got {value!r}"
         )
     return canonical
+
+
+def check_device(value, name: str = "device"):
+    """A torch device name: None, 'cpu', 'cuda' or 'cuda:<index>' (its form only)."""
+    ok = value is None or (
+        isinstance(value, str)
+        and (value in ("cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()))
+    )
+    if not ok:
+        raise InvalidParameterError(
+            f"{name} must be None, 'cpu', 'cuda' or 'cuda:<index>', got {name}={value!r}"
+        )
+    return value

@@ -124,7 +124,11 @@ SCHEMAS = {
     "CFEnsembleTrainer": {
         "module": "cfensemble.optimization._trainer",
         "arrays": {**_COMMON_ARRAYS, "C_label_aware_": ArraySpec(("m", "n"), "nonneg", False)},
-        "scalars": {**_COMMON_SCALARS, "optimizer_message_": ScalarSpec("str", required=False)},
+        "scalars": {
+            **_COMMON_SCALARS,
+            "optimizer_message_": ScalarSpec("str", required=False),
+            "device_": ScalarSpec("str", required=False),  # backend='torch'
+        },
         "iterations": ("max_iter",),
     },
     "CFEnsemblePyTorchTrainer": {

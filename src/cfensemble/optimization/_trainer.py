@@ -16,7 +16,13 @@ from sklearn.exceptions import ConvergenceWarning
 
 from cfensemble._params import store_params
 from cfensemble._registry import BACKENDS, NUMPY_SOLVERS, backend_class
-from cfensemble._validation import check_dtype, check_option, check_scalar, warn_external
+from cfensemble._validation import (
+    check_device,
+    check_dtype,
+    check_option,
+    check_scalar,
+    warn_external,
+)
 from cfensemble.aggregators import fit_weighted_logistic
 from cfensemble.confidence import label_aware, label_aware_strength
 from cfensemble.data import EnsembleData
@@ -123,9 +129,16 @@ class CFEnsembleTrainer(BaseCFTrainer):
         Focal-loss exponent of L_sup (0: binary cross-entropy).
     chunk_size : int, default=4096
         Instances per batched solve (memory is O(chunk_size d^2)).
-    backend : {'numpy', 'dask'}, default='numpy'
+    backend : {'numpy', 'dask', 'torch'}, default='numpy'
         'dask': the instance axis is cut into blocks held on a Dask cluster (see
         ``cfensemble.distributed``); same results as 'numpy' to float tolerance.
+        'torch': R, C and Y held as torch tensors on ``device`` (a GPU), the half-steps
+        and varpro's projection, J and gradient computed there in blocks
+        (``cfensemble.distributed._torch_backend``); same results as 'numpy' to float
+        tolerance in float64. Needs the ``torch`` extra.
+    device : None, 'cpu', 'cuda' or 'cuda:<index>', default=None
+        backend='torch' only: the torch device (None: CUDA when available, else the CPU).
+        The one used is ``device_``.
     dask_client : distributed.Client, str or None
         backend='dask': a client or scheduler address; None: the active client, else a
         LocalCluster on 127.0.0.1.
@@ -138,6 +151,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         Conjugate-gradient steps per half-step with linear_solver='cg'.
     dtype : {'float64', 'float32'} or numpy dtype, default='float64'
         ALS factor precision (float32 halves memory traffic; the objective stays float64).
+        varpro needs float64 except with backend='torch' (float32 there: faster on GPUs,
+        the gradient carries float32 rounding).
     random_state : int, RandomState or None, default=None
         Draws the initial factors (X first, then Y; the same draws in every trainer).
     verbose : bool, default=False
@@ -181,6 +196,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         Whether the stopping rule (tol, gtol) stopped the loop before max_iter.
     optimizer_message_ : str
         solver='varpro': L-BFGS's final message.
+    device_ : str
+        backend='torch': the torch device used.
     n_classifiers_ : int
         m, the rows of the fitted R.
     n_instances_ : int
@@ -235,6 +252,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         linear_solver: str = "cholesky",
         cg_steps: int = 3,
         dtype: str = "float64",
+        device: str | None = None,
     ):
         store_params(self, locals())
 
@@ -253,7 +271,9 @@ class CFEnsembleTrainer(BaseCFTrainer):
         check_scalar(self.cg_steps, "cg_steps", kind=numbers.Integral, low=1)
         if self.dask_block_size is not None:
             check_scalar(self.dask_block_size, "dask_block_size", kind=numbers.Integral, low=1)
-        if self.solver == "varpro" and (self.linear_solver != "cholesky" or dtype != "float64"):
+        self._validate_torch_params()
+        exact = dtype == "float64" or self.backend == "torch"
+        if self.solver == "varpro" and (self.linear_solver != "cholesky" or not exact):
             raise InvalidParameterError(
                 "solver='varpro' needs exact float64 solves (its gradient assumes Y = Y*(X)): "
                 f"got linear_solver={self.linear_solver!r}, dtype={self.dtype!r}"
@@ -267,6 +287,20 @@ class CFEnsembleTrainer(BaseCFTrainer):
             raise InvalidParameterError(
                 "aggregator must be 'auto', 'weighted' or 'shrinkage' with solver='varpro' (the "
                 "projected objective optimizes the aggregator's weights), got aggregator='mean'"
+            )
+
+    def _validate_torch_params(self) -> None:
+        """device: its form, and only with backend='torch' (no torch import, no CUDA check:
+        a saved model loads anywhere; ``fit`` checks that the device exists)."""
+        check_device(self.device)
+        if self.device is not None and self.backend != "torch":
+            raise InvalidParameterError(
+                f"device={self.device!r} needs backend='torch', got backend={self.backend!r}"
+            )
+        if self.backend == "torch" and self.linear_solver != "cholesky":
+            raise InvalidParameterError(
+                "backend='torch' supports linear_solver='cholesky', got "
+                f"linear_solver={self.linear_solver!r}"
             )
 
     # ------------------------------------------------------------------ the loops
@@ -285,6 +319,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
             Ct = self._label_aware(data, C)
             self.C_label_aware_ = Ct
         be = self._backend(data, C, Ct, fixed)
+        if self.backend == "torch":
+            self.device_ = be.device
         try:
             be.set_Y(Y)
             loop = self._fit_als if self.solver == "als" else self._fit_varpro
@@ -322,6 +358,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         """The backend named by ``backend``, holding R0, C, C~ and the labeled columns."""
         if self.backend == "dask":
             options = {"client": self.dask_client, "block_size": self.dask_block_size}
+        elif self.backend == "torch":
+            options = {"device": self.device, "dtype": self.dtype}
         else:
             options = {
                 "chunk_size": self.chunk_size,
