@@ -119,7 +119,9 @@ def aggregator_logits(R_hat: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
 AGGREGATOR_INPUTS = ("reconstruction", "filled", "both")
 
 
-def aggregator_features(R_hat: np.ndarray, R: np.ndarray, kind: str = "reconstruction"):
+def aggregator_features(
+    R_hat: np.ndarray, R: np.ndarray, kind: str = "reconstruction", *, missing=None
+):
     """What the aggregator sees for each instance.
 
     'reconstruction': R_hat (m, k), the original CF-Ensemble formulation's choice.
@@ -128,10 +130,12 @@ def aggregator_features(R_hat: np.ndarray, R: np.ndarray, kind: str = "reconstru
     'both': the filled matrix stacked over R_hat (2m, k).
 
     R_hat : ndarray of shape (m, k);  R : ndarray of shape (m, k), NaN where missing.
+    missing : ndarray of bool, shape (m, k), optional
+        ``np.isnan(R)`` when the caller already holds it (a loop over the same R).
     """
     if kind == "reconstruction":
         return R_hat
-    filled = np.where(np.isnan(R), R_hat, R)
+    filled = np.where(np.isnan(R) if missing is None else missing, R_hat, R)
     if kind == "filled":
         return filled
     if kind == "both":
@@ -230,6 +234,20 @@ def supervised_term(
     if y.shape[0] == 0:
         return 0.0
     Z = aggregator_features(R_hat, R, aggregator_input)
+    return supervised_from_features(
+        Z, y, s, w, b, focal_gamma=focal_gamma, aggregator_l2=aggregator_l2
+    )
+
+
+def supervised_from_features(Z, y, s, w, b, *, focal_gamma=0.0, aggregator_l2=0.0) -> float:
+    """L_sup from the aggregator's inputs Z (``aggregator_features``) of the labeled columns.
+
+    :func:`supervised_term` is this after forming Z; a loop that already holds Z (it fitted
+    the aggregator on it) calls this directly. Z : (m, n_L) (2m under 'both'); y, s :
+    (n_L,); w : (m,) or None (the mean aggregator); returns 0.0 when n_L = 0.
+    """
+    if y.shape[0] == 0:
+        return 0.0
     z = mean_logits(Z) if w is None else aggregator_logits(Z, w, b)
     return supervised_loss(z, y, s, focal_gamma, w, aggregator_l2)
 

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from cfensemble._parallel import check_n_jobs, effective_threads
 from cfensemble._params import store_params
 from cfensemble._registry import BACKENDS, NUMPY_SOLVERS, backend_class
 from cfensemble._validation import check_dtype, check_option, check_scalar, warn_external
@@ -27,7 +28,7 @@ from cfensemble.objective import (
     cf_value,
     class_weights,
     n_aggregator_features,
-    supervised_term,
+    supervised_from_features,
 )
 from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors
 from cfensemble.optimization._base import BaseCFTrainer, logger
@@ -42,12 +43,14 @@ class Fixed(NamedTuple):
     R_L : ndarray of shape (m, n_L), their predictions, NaN where missing
     y, s : ndarray of shape (n_L,), labels and class weights
     n_observed : int, |Omega|
+    missing_L : ndarray of bool, shape (m, n_L), np.isnan(R_L) (formed once, read every sweep)
     """
 
     R_L: np.ndarray
     y: np.ndarray
     s: np.ndarray
     n_observed: int
+    missing_L: np.ndarray
 
 
 DTYPES = ("float64", "float32")
@@ -136,6 +139,12 @@ class CFEnsembleTrainer(BaseCFTrainer):
         Conjugate-gradient steps per half-step with linear_solver='cg'.
     dtype : {'float64', 'float32'} or numpy dtype, default='float64'
         ALS factor precision (float32 halves memory traffic; the objective stays float64).
+    n_jobs : int or None, default=None
+        Threads of the compiled ALS/varpro kernels (``backend='numpy'``), scikit-learn's
+        convention: None is 1 unless inside a ``joblib.parallel_backend`` context, -1 every
+        core. BLAS/OpenMP pools are held at one thread while the kernels' threads run, so
+        they do not compete. Results do not depend on it beyond float rounding.
+        ``backend='dask'`` runs one thread per task (the cluster is the parallelism).
     random_state : int, RandomState or None, default=None
         Draws the initial factors (X first, then Y; the same draws in every trainer).
     verbose : bool, default=False
@@ -232,6 +241,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         linear_solver: str = "cholesky",
         cg_steps: int = 3,
         dtype: str = "float64",
+        n_jobs: int | None = None,
     ):
         store_params(self, locals())
 
@@ -248,6 +258,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         check_option(self.linear_solver, "linear_solver", LINEAR_SOLVERS)
         dtype = check_dtype(self.dtype, "dtype", DTYPES)
         check_scalar(self.cg_steps, "cg_steps", kind=numbers.Integral, low=1)
+        check_n_jobs(self.n_jobs, "n_jobs")
         if self.dask_block_size is not None:
             check_scalar(self.dask_block_size, "dask_block_size", kind=numbers.Integral, low=1)
         if self.solver == "varpro" and (self.linear_solver != "cholesky" or dtype != "float64"):
@@ -274,7 +285,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         y = data.labels[lab]
         s = class_weights(y, self.use_class_weights)
         # What the loops read besides the backend: small, held here (R may be a dask array).
-        fixed = Fixed(np.asarray(data.R[:, lab]), y, s, int(data.observed.sum()))
+        R_L = np.asarray(data.R[:, lab])
+        fixed = Fixed(R_L, y, s, int(data.observed.sum()), np.isnan(R_L))
         w, b = np.zeros(n_aggregator_features(m, self.aggregator_input)), 0.0
         Ct = None
         if self.solver == "als":
@@ -325,6 +337,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
                 "linear_solver": self.linear_solver,
                 "cg_steps": self.cg_steps,
                 "dtype": self.dtype,
+                "n_threads": effective_threads(self.n_jobs),
             }
         return backend_class(self.backend)(
             data.R_filled(0.0),
@@ -342,32 +355,29 @@ class CFEnsembleTrainer(BaseCFTrainer):
             return self.tol
         return 1e-3 if self.solver == "als" else 1e-6
 
-    def _fit_aggregator(self, fx, X, Y_L, w, b):
-        """Class-weighted logistic regression on the labeled columns' features."""
+    def _features(self, fx, X, Y_L):
+        """The aggregator's inputs on the labeled columns, (m, n_L) (2m under 'both')."""
+        return aggregator_features(X.T @ Y_L, fx.R_L, self.aggregator_input, missing=fx.missing_L)
+
+    def _fit_aggregator(self, fx, Z, w, b):
+        """Class-weighted logistic regression on the labeled columns' features Z, warm-started
+        from the previous (w, b)."""
         if self.aggregator == "mean" or fx.y.size == 0:
             return w, b
         return fit_weighted_logistic(
-            aggregator_features(X.T @ Y_L, fx.R_L, self.aggregator_input),
-            fx.y,
-            fx.s,
-            l2=self.aggregator_l2,
-            focal_gamma=self.focal_gamma,
-            w0=w,
-            b0=b,
+            Z, fx.y, fx.s, l2=self.aggregator_l2, focal_gamma=self.focal_gamma, w0=w, b0=b
         )
 
-    def _objective(self, fx, X, Y_L, w, b, fit, ysq) -> ObjectiveValue:
-        """L_CF from the backend's sums (fit, |Y|^2) and the labeled columns Y_L."""
-        sup = supervised_term(
-            X.T @ Y_L,
-            fx.R_L,
+    def _objective(self, fx, X, Z, w, b, fit, ysq) -> ObjectiveValue:
+        """L_CF from the backend's sums (fit, |Y|^2) and the labeled columns' features Z."""
+        sup = supervised_from_features(
+            Z,
             fx.y,
             fx.s,
             None if self.aggregator == "mean" else w,
             b,
             focal_gamma=self.focal_gamma,
             aggregator_l2=self.aggregator_l2,
-            aggregator_input=self.aggregator_input,
         )
         sq = float(np.sum(X * X)) + ysq
         return cf_value(fit, sq, fx.n_observed, sup, rho=self.rho_, lambda_reg=self.lambda_reg)
@@ -377,6 +387,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
 
         Stops when the relative change of sum c~ (r - x^T y)^2 + lambda (|X|^2 + |Y|^2), the
         quantity the half-steps lower, falls below tol. Returns (X, w, b, hit max_iter).
+
+        The history costs no pass over R of its own: the instance step returns the squared
+        errors of its solution (``be.sq_error`` hands them back), and L_sup and the
+        aggregator refit read only the labeled columns' features, formed once per sweep.
         """
         lam = self.lambda_reg
         prev = np.inf
@@ -390,9 +404,9 @@ class CFEnsembleTrainer(BaseCFTrainer):
                 raise NonFiniteError(
                     f"ALS produced non-finite factors; raise lambda_reg (now {lam})"
                 )
-            Y_L = be.labeled_Y()
-            w, b = self._fit_aggregator(fx, X, Y_L, w, b)
-            self._record(it, self._objective(fx, X, Y_L, w, b, fit, ysq))
+            Z = self._features(fx, X, be.labeled_Y())
+            w, b = self._fit_aggregator(fx, Z, w, b)
+            self._record(it, self._objective(fx, X, Z, w, b, fit, ysq))
             surrogate = fit_t + lam * (float(np.sum(X * X)) + ysq)
             self.n_iter_ = it
             if np.isfinite(prev) and abs(prev - surrogate) <= self._tol * max(abs(prev), 1e-300):
@@ -408,7 +422,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         for _ in range(self.n_init_sweeps):  # reconstruction-only warm start
             X = be.update_classifiers(lam, label_aware=False)
             be.update_instances(X, lam, label_aware=False)
-        w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
+        w, b = self._fit_aggregator(fx, self._features(fx, X, be.labeled_Y()), w, b)
         cfg = {
             "rho": self.rho_,
             "lambda_reg": lam,
@@ -431,7 +445,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         be.update_instances(X, lam, label_aware=False)
         if self.rho_ == 1.0:
             # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
-            w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
+            w, b = self._fit_aggregator(fx, self._features(fx, X, be.labeled_Y()), w, b)
         self.n_iter_ = int(res.nit)
         self.converged_ = res.status == 0
         self.optimizer_message_ = str(res.message)
