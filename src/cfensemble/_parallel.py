@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import sys
 import threading
 
 from cfensemble.exceptions import InputTypeError, InvalidParameterError
@@ -47,20 +48,38 @@ def effective_threads(n_jobs) -> int:
 
 
 def _controller():
+    """threadpoolctl's view of the loaded pools, rebuilt when modules were imported since.
+
+    Building it scans the loaded libraries (~2 ms); ``limit`` on it is ~0.1 ms. A new
+    native pool arrives with an import, so the count of imported modules tells when to look
+    again.
+    """
     with _LOCK:
-        if "c" not in _CONTROLLER:
+        key = len(sys.modules)
+        if _CONTROLLER.get("key") != key:
             from threadpoolctl import ThreadpoolController
 
-            # Built once (it scans the loaded libraries, ~2 ms); limit() is then ~0.1 ms.
             _CONTROLLER["c"] = ThreadpoolController()
+            _CONTROLLER["key"] = len(sys.modules)
         return _CONTROLLER["c"]
 
 
 @contextlib.contextmanager
-def blas_limited(n_threads: int = 1):
+def blas_limited(n_threads: int = 1, user_api=None):
     """Limit every BLAS and OpenMP pool to ``n_threads`` inside the block, then restore.
 
-    The pools known are those loaded when this is first used (threadpoolctl).
+    OpenMP's thread count is a per-thread setting: a worker thread that may reach OpenMP
+    code limits it in that thread (``user_api='openmp'``, see :func:`run_limited`).
     """
-    with _controller().limit(limits=int(n_threads)):
+    with _controller().limit(limits=int(n_threads), user_api=user_api):
         yield
+
+
+def run_limited(fn):
+    """``fn`` wrapped to run with OpenMP at one thread in whichever thread calls it."""
+
+    def task(*args):
+        with blas_limited(1, user_api="openmp"):
+            return fn(*args)
+
+    return task

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from cfensemble._parallel import blas_limited
+from cfensemble._parallel import blas_limited, run_limited
 from cfensemble.exceptions import InputTypeError, InvalidInputError, InvalidParameterError
 from cfensemble.optimization._kernels import BLOCK, compiled_kernels
 
@@ -156,7 +156,7 @@ def _run_ranges(fn, bounds, n_threads):
             fn(ab)
         return
     with blas_limited(1), ThreadPoolExecutor(max_workers=min(n_threads, len(bounds))) as ex:
-        list(ex.map(fn, bounds))
+        list(ex.map(run_limited(fn), bounds))
 
 
 def _unpack_lower(P: np.ndarray, d: int) -> np.ndarray:
