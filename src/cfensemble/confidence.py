@@ -29,6 +29,8 @@ from cfensemble._validation import check_confidence
 from cfensemble.exceptions import InvalidParameterError
 
 DEFAULT_FLOOR = 0.05
+#: Cells per column chunk of the elementwise passes over R (8 MB of float64).
+CHUNK_CELLS = 1 << 20
 
 
 def uniform_confidence(R: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -83,12 +85,23 @@ def label_aware(C: np.ndarray, R: np.ndarray, labels: np.ndarray, alpha: float) 
     Cells that agree with the label are trusted more. Shapes (m, n) -> (m, n); C is never
     replaced, only multiplied. Elementwise, so R and C may be dask arrays.
     """
-    Rz = np.nan_to_num(R)  # NaN -> 0 (R is finite elsewhere)
     pos = (labels == 1.0).astype(float)[None, :]
     neg = (labels == 0.0).astype(float)[None, :]
+    if not (isinstance(R, np.ndarray) and isinstance(C, np.ndarray)):  # dask: lazily
+        return C * _label_factor(R, pos, neg, alpha)
+    # NumPy: column chunks, so the temporaries are chunk-sized, not (m, n) each.
+    out = np.empty(np.broadcast_shapes(C.shape, R.shape), dtype=np.result_type(C, np.float64))
+    step = max(1, CHUNK_CELLS // max(1, R.shape[0]))
+    for a in range(0, R.shape[1], step):
+        b = a + step
+        out[:, a:b] = C[:, a:b] * _label_factor(R[:, a:b], pos[:, a:b], neg[:, a:b], alpha)
+    return out
+
+
+def _label_factor(R, pos, neg, alpha):
+    Rz = np.nan_to_num(R)  # NaN -> 0 (R is finite elsewhere)
     # Exactly 1 + alpha r, 1 + alpha (1 - r) or 1 per column (the other terms are 0).
-    factor = 1.0 + alpha * (pos * Rz + neg * (1.0 - Rz))
-    return C * factor
+    return 1.0 + alpha * (pos * Rz + neg * (1.0 - Rz))
 
 
 class Confidence:

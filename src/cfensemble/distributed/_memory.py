@@ -123,8 +123,9 @@ class InMemoryBackend(BlockBackend):
         return super().sq_error(X)
 
     def set_Y(self, Y: np.ndarray) -> None:
+        """Hold Y (d, n) in the working dtype (the half-steps read it in that dtype)."""
         self._err = None
-        super().set_Y(Y)
+        super().set_Y(np.ascontiguousarray(Y, dtype=self._dtype))
 
     def update_classifiers(self, lambda_reg, *, label_aware=True, x0=None) -> np.ndarray:
         """X-step solved directly (not through summed normal equations): CG needs ``x0``."""

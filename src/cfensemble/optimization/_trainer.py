@@ -296,6 +296,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         be = self._backend(data, C, Ct, fixed)
         try:
             be.set_Y(Y)
+            del Y  # the backend holds it (in its working dtype): no second (d, n) copy
             loop = self._fit_als if self.solver == "als" else self._fit_varpro
             with blas_limited(self._loop_blas_threads()):
                 X, w, b, hit_max_iter = loop(be, fixed, X, w, b)
@@ -358,8 +359,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
                 "dtype": self.dtype,
                 "n_threads": self._n_threads(),
             }
+        # The in-memory backend holds R0 in the working dtype: written in it directly.
+        R0 = data.R_filled(0.0) if self.backend == "dask" else data.R_filled(0.0, self.dtype)
         return backend_class(self.backend)(
-            data.R_filled(0.0),
+            R0,
             C,
             Ct=Ct,
             labels=data.labels,
