@@ -122,6 +122,10 @@ class InMemoryBackend(BlockBackend):
             return self._err[1]
         return super().sq_error(X)
 
+    def labeled_Y(self) -> np.ndarray:
+        """Y[:, labeled columns], shape (d, n_labeled): one gather, no concatenation."""
+        return np.take(self._Y[0], self._blocks[0]["lab"], axis=1)
+
     def set_Y(self, Y: np.ndarray) -> None:
         """Hold Y (d, n) in the working dtype (the half-steps read it in that dtype)."""
         self._err = None

@@ -379,7 +379,12 @@ class CFEnsembleTrainer(BaseCFTrainer):
 
     def _features(self, fx, X, Y_L):
         """The aggregator's inputs on the labeled columns, (m, n_L) (2m under 'both')."""
-        return aggregator_features(X.T @ Y_L, fx.R_L, self.aggregator_input, missing=fx.missing_L)
+        R_hat = X.T @ Y_L
+        if self.aggregator_input == "filled" and R_hat.dtype == np.float64:
+            # aggregator_features' 'filled', in place: observed cells over R_hat.
+            np.copyto(R_hat, fx.R_L, where=~fx.missing_L)
+            return R_hat
+        return aggregator_features(R_hat, fx.R_L, self.aggregator_input, missing=fx.missing_L)
 
     def _fit_aggregator(self, fx, Z, w, b):
         """Class-weighted logistic regression on the labeled columns' features Z, warm-started
