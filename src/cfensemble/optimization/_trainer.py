@@ -140,8 +140,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
     dtype : {'float64', 'float32'} or numpy dtype, default='float64'
         ALS factor precision (float32 halves memory traffic; the objective stays float64).
     n_jobs : int or None, default=None
-        Threads of the compiled ALS/varpro kernels (``backend='numpy'``), scikit-learn's
-        convention: None is 1 unless inside a ``joblib.parallel_backend`` context, -1 every
+        Threads of the compiled ALS/varpro kernels (``backend='numpy'``; fold-in at
+        ``predict(R_new)`` too), scikit-learn's convention: None is 1 unless inside a ``joblib.parallel_backend`` context, -1 every
         core. BLAS/OpenMP pools are held at one thread while the kernels' threads run, so
         they do not compete. Results do not depend on it beyond float rounding.
         ``backend='dask'`` runs one thread per task (the cluster is the parallelism).
