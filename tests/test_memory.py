@@ -58,3 +58,12 @@ def test_checking_r_copies_it_once(ens):
     assert peak < 1.3 * R.nbytes
     with pytest.raises(ValueError, match=r"got values in \[0.0, 1.5\]"):
         check_probability_matrix(np.array([[0.0, np.nan, 1.5]]))
+
+
+def test_label_aware_in_float32_makes_no_float64_copy(ens):
+    d = ens.data
+    C = d.observed.astype(float)
+    peak, Ct = _peak(lambda: label_aware(C, d.R, d.labels, 1.0, dtype=np.float32))
+    assert Ct.dtype == np.float32
+    assert peak < 0.5 * d.R.nbytes + 4 * 8 * d.n_instances
+    np.testing.assert_array_equal(Ct, label_aware(C, d.R, d.labels, 1.0).astype(np.float32))

@@ -141,9 +141,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
         ALS factor precision (float32 halves memory traffic; the objective stays float64).
     n_jobs : int or None, default=None
         Threads of the compiled ALS/varpro kernels (``backend='numpy'``; fold-in at
-        ``predict(R_new)`` too), scikit-learn's convention: None is 1 unless inside a ``joblib.parallel_backend`` context, -1 every
-        core. BLAS/OpenMP pools are held at one thread while the kernels' threads run, so
-        they do not compete. Results do not depend on it beyond float rounding.
+        ``predict(R_new)`` too), scikit-learn's convention: None is 1 unless inside a
+        ``joblib.parallel_backend`` context, -1 every core. BLAS/OpenMP pools are held at
+        one thread while the kernels' threads run, so they do not compete. Results do not
+        depend on it beyond float rounding.
         ``backend='dask'`` runs one thread per task (the cluster is the parallelism).
     random_state : int, RandomState or None, default=None
         Draws the initial factors (X first, then Y; the same draws in every trainer).
@@ -176,7 +177,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
     C_ : ndarray of shape (n_classifiers, n_instances)
         The base confidence used.
     C_label_aware_ : ndarray of shape (n_classifiers, n_instances)
-        solver='als': the label-aware confidence the half-steps used.
+        solver='als': the label-aware confidence the half-steps used (in ``dtype``).
     confidence_ : cfensemble.confidence.Confidence
         The fitted confidence strategy (fold-in uses it on new columns).
     history_ : dict of lists
@@ -327,7 +328,13 @@ class CFEnsembleTrainer(BaseCFTrainer):
     def _label_aware(self, data, C):
         alpha = self.label_aware_alpha if self.use_label_aware_confidence else 0.0
         alpha_eff = label_aware_strength(alpha, self.rho_)
-        return label_aware(C, data.R, data.labels, alpha_eff) if alpha_eff > 0 else C
+        if alpha_eff == 0:
+            return C
+        if isinstance(C, np.ndarray) and self.backend == "numpy":
+            # In the working dtype: the in-memory backend uses it as it is (float32: no
+            # float64 copy of R's size besides C).
+            return label_aware(C, data.R, data.labels, alpha_eff, dtype=self.dtype)
+        return label_aware(C, data.R, data.labels, alpha_eff)
 
     def _n_threads(self) -> int:
         """Threads of this fit: ``n_jobs`` resolved (``cfensemble._parallel``)."""
