@@ -29,6 +29,11 @@ Exact paths and one iterative one, chosen by shape and options:
 * **cg** (``method='cg'``): warm-started conjugate gradient, ``cg_steps`` steps (the
   ``implicit`` library's approach): no Gram is formed, each step is two skinny GEMMs
   F^T P and F (W o .). Approximate unless run to convergence; for ALS, not for varpro.
+
+:func:`solve_factors_and_error` also returns the weighted squared residuals of the
+solution (the ALS objective's sums), from the same compiled pass where there is one.
+Threads: ``n_threads`` ranges of at least ``MIN_RANGE`` columns on a thread pool, with
+BLAS/OpenMP held at one thread meanwhile (``cfensemble._parallel``).
 """
 
 from __future__ import annotations
@@ -260,12 +265,12 @@ def residual_sums(F, T, W, V, Z, *, chunk_size=65536) -> np.ndarray:
     Ft = np.asarray(F.T, dtype=np.float64)
     for a in range(0, s, chunk_size):
         b = min(a + chunk_size, s)
-        E = np.asarray(T[:, a:b], dtype=np.float64) - Ft @ np.asarray(Z[:, a:b], np.float64)
+        Zc = np.asarray(Z[:, a:b], dtype=np.float64)
+        E = np.asarray(T[:, a:b], dtype=np.float64) - Ft @ Zc
         E *= E
         fit_w = float(np.sum(W[:, a:b] * E))
         out[0] += fit_w
         out[1] += fit_w if V is W else float(np.sum(V[:, a:b] * E))
-        Zc = Z[:, a:b]
         out[2] += float(np.sum(Zc * Zc))
     return out
 
