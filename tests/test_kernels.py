@@ -198,3 +198,22 @@ def test_solve_factors_and_error_matches_a_separate_pass(kernel, dtype, opts, sh
     E = R0d - Xd.T @ Z.astype(float)
     ref = [np.sum(Wd * E * E), np.sum(Vd * E * E), np.sum(Z.astype(float) ** 2)]
     np.testing.assert_allclose(err, ref, rtol=1e-11 if dtype == np.float64 else 1e-5)
+
+
+def test_varpro_terms_do_not_depend_on_the_residual_chunk(monkeypatch):
+    from cfensemble.optimization import _varpro
+
+    s = make_ensemble(n_classifiers=6, n_instances=300, missing_rate=0.2, random_state=0)
+    R0 = s.data.R_filled(0.0)
+    C = np.where(s.data.observed, 0.5 + np.abs(R0 - 0.5), 0.0)
+    lab = s.data.labeled_idx
+    y = s.data.labels[lab]
+    R_L = s.data.R[:, lab]
+    P = VarproProblem(R0, C, lab, y, np.ones(lab.size), int(s.data.observed.sum()), 0.5, 0.05)
+    P = P._replace(aggregator_input="filled", R_labeled=R_L)
+    rng = np.random.RandomState(0)
+    X, w = rng.standard_normal((3, 6)), rng.standard_normal(6)
+    whole = varpro_value_and_grad(X, w, 0.1, P)
+    monkeypatch.setattr(_varpro, "RESIDUAL_CHUNK", 64)
+    for a, b in zip(varpro_value_and_grad(X, w, 0.1, P), whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
