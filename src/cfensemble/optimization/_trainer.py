@@ -346,8 +346,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
         ALS on the compiled kernels: 1. The kernels hold the n_jobs threads, and the loop's
         own BLAS calls (aggregator refit, L_sup: O(m d n_L)) are small next to them; a BLAS
         pool left at several threads spins between those calls and competes with the
-        kernels' threads (measured: a fit() sweep at n_jobs=2 cost 2-5x the CPU time of
-        n_jobs=1 with BLAS at 2 threads, the same with BLAS at 1). Where BLAS does the
+        kernels' threads (measured on a shared 2-core machine under load: a fit() sweep at
+        n_jobs=2 cost 2-5x the CPU time of n_jobs=1 with BLAS at 2 threads, the same with
+        BLAS at 1). The price: the refit runs on one thread whatever n_jobs (about 17% of a
+        one-thread sweep at m=15, n=10^5, d=20, half labeled). Where BLAS does the
         heavy work (CG half-steps, NumPy/LAPACK fallback, varpro's full-width products):
         n_jobs threads.
         """
