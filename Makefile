@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/real_data.py
 	$(BIN)/python benchmarks/synthetic_aggregators.py
 	$(BIN)/python benchmarks/feature_views.py
+	$(BIN)/python benchmarks/big_fit.py  # n = 10^7: ~12 GB of memory
 	$(BIN)/cfensemble benchmark --config benchmarks/config.json --out benchmarks/results/benchmark
 
 clean:

@@ -16,9 +16,20 @@ One run, one process: m=15, n=100,000, d=20, float64 by default. Reports
   on a shared machine the CPU-time ratio is the steadier one;
 * the ``implicit`` library's ALS (its default: CG, 3 steps, float32; and its Cholesky,
   float64) on a dense (n x m) matrix of the same shape and d, same thread count, if it is
-  installed (``pip install cfensemble[bench]``). A peer for scale: its objective differs.
+  installed (``pip install cfensemble[bench]``). A peer for scale: its objective differs;
+* ``fit()`` itself, as a user calls it: ``CFEnsembleTrainer(latent_dim=d, max_iter=k,
+  tol=0, n_jobs=t).fit(data)`` (history on, label-aware confidence, aggregator refit every
+  sweep) on R of the same shape, half the columns labeled (10% positives). Per sweep =
+  (time of fit with k + K sweeps - time of fit with k sweeps) / K, k = 2, K = 10: the
+  one-off costs (validation, confidence, placement, the final aggregator) cancel, and the
+  first sweeps' costs do not weigh on it. Median of ``--fit-repeats`` such pairs. Next to
+  it, the kernel sweep on the same arrays (R0, the label-aware C~ of that fit) at the same
+  thread count; 'fit / kernel' is the overhead of everything fit() adds (target <= 1.25);
+* thread scaling: the kernel sweep and the fit() sweep at each of ``--threads`` (default
+  1,2; on a 16-core machine ``--threads 1,4,8,16``), speed-up over 1 thread.
 
 Usage: python benchmarks/als_speed.py [--n 100000] [--m 15] [--d 20] [--repeats 5]
+       [--threads 1,2] [--fit-repeats 3] [--no-peers]
 Writes benchmarks/results/als_speed.md.
 """
 
@@ -31,10 +42,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from cfensemble.optimization import _als
 from cfensemble.optimization._reference import solve_factors_reference
+from cfensemble.optimization._solve import default_threads
 
 OUT = Path(__file__).resolve().parent / "results" / "als_speed.md"
 
@@ -92,6 +104,55 @@ def implicit_per_iteration(R0, d, threads, repeats, use_cg, dtype):
     return w / iters, c / iters
 
 
+def fit_problem(R0, seed=0):
+    """EnsembleData on predictions R0 (m, n): half the columns labeled, 10% positives."""
+    from cfensemble.data import EnsembleData
+
+    rng = np.random.RandomState(seed)
+    n = R0.shape[1]
+    y = (rng.rand(n) < 0.1).astype(float)
+    y[rng.rand(n) < 0.5] = np.nan
+    return EnsembleData(R0, y)
+
+
+def fit_sweep(data, d, n_jobs, repeats, k=2, extra=10):
+    """Per-sweep wall and CPU seconds of fit(): (fit(k + extra) - fit(k)) / extra, median."""
+    import warnings
+
+    from cfensemble.optimization import CFEnsembleTrainer
+
+    def run(iters):
+        tr = CFEnsembleTrainer(latent_dim=d, max_iter=iters, tol=0.0, random_state=0, n_jobs=n_jobs)
+        c0, w0 = time.process_time(), time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning at tol=0, full-rank d >= m
+            tr.fit(data)
+        return time.perf_counter() - w0, time.process_time() - c0, tr
+
+    run(k)  # warm-up (compiled kernels loaded)
+    walls, cpus = [], []
+    for _ in range(repeats):
+        w_short, c_short, _ = run(k)
+        w_long, c_long, tr = run(k + extra)
+        walls.append((w_long - w_short) / extra)
+        cpus.append((c_long - c_short) / extra)
+    return (float(np.median(walls)), float(np.median(cpus))), tr
+
+
+def kernel_sweep(tr, data, d, n_threads, repeats):
+    """The ALS half-steps alone on the arrays of ``tr``'s fit (R0, C~), n_threads threads."""
+    R0 = np.ascontiguousarray(data.R_filled(0.0))
+    Ct = np.ascontiguousarray(tr.C_label_aware_)
+    X, Y = tr.X_.copy(), tr.Y_.copy()
+    lam = tr.lambda_reg
+
+    def sweep():
+        _als.update_classifiers(Y, R0, Ct, lam, n_threads=n_threads)
+        _als.update_instances(X, R0, Ct, lam, n_threads=n_threads)
+
+    return timed(sweep, repeats)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--m", type=int, default=15)
@@ -99,15 +160,19 @@ def main(argv=None):
     ap.add_argument("--d", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--ref-cols", type=int, default=5_000, help="columns of the timed Y loop")
+    ap.add_argument("--threads", default="1,2", help="thread counts of the scaling table")
+    ap.add_argument("--fit-repeats", type=int, default=3, help="fit() timing pairs")
+    ap.add_argument("--no-peers", action="store_true", help="skip implicit and the reference")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
+    thread_counts = [int(t) for t in args.threads.split(",")]
     m, n, d, reps = args.m, args.n, args.d, args.repeats
     rng = np.random.RandomState(0)
     R0 = rng.rand(m, n)
     C = 0.5 + np.abs(R0 - 0.5)  # the 'certainty' confidence
     X, Y = _als.init_factors(rng, d, m, n)
     lam = 0.01
-    threads = _als.default_threads()
+    threads = default_threads()
     blas = threadpool_info()
 
     # The GEMM rate of this process, now.
@@ -153,23 +218,40 @@ def main(argv=None):
             timed(lambda: sweep(kernel="numpy"), max(1, reps // 2)),
         )
     )
-    ref = reference_sweep(Y, X, R0, C, lam, min(args.ref_cols, n))
-    rows.append((f"per-row reference loop (Y loop on {min(args.ref_cols, n)} cols, scaled)", ref))
+    ref = (float("nan"), float("nan"))
     peers = []
-    for label, use_cg, dt in (
-        ("implicit ALS per iteration (CG, float32, its default)", True, np.float32),
-        ("implicit ALS per iteration (Cholesky, float64)", False, np.float64),
-    ):
-        res = implicit_per_iteration(R0, d, threads, max(1, reps // 2), use_cg, dt)
-        if res is not None:
-            peers.append((label, res))
-    rows += peers
+    if not args.no_peers:
+        ref = reference_sweep(Y, X, R0, C, lam, min(args.ref_cols, n))
+        rows.append(
+            (f"per-row reference loop (Y loop on {min(args.ref_cols, n)} cols, scaled)", ref)
+        )
+        for label, use_cg, dt in (
+            ("implicit ALS per iteration (CG, float32, its default)", True, np.float32),
+            ("implicit ALS per iteration (Cholesky, float64)", False, np.float64),
+        ):
+            res = implicit_per_iteration(R0, d, threads, max(1, reps // 2), use_cg, dt)
+            if res is not None:
+                peers.append((label, res))
+        rows += peers
+
+    # fit() as a user calls it, next to the kernel sweep on its arrays, per thread count.
+    data = fit_problem(R0)
+    scaling = []
+    for t in thread_counts:
+        fit_t, tr = fit_sweep(data, d, t, args.fit_repeats)
+        with threadpool_limits(limits=t):  # the GEMM-bound limit at t threads
+            g_t = timed(lambda: A @ B, reps)[0]
+        limit_t = sweep_flops / (gemm_flops / g_t)
+        scaling.append((t, kernel_sweep(tr, data, d, t, reps), fit_t, limit_t))
 
     load = os.getloadavg()
     lines = [
         "# ALS per-sweep speed",
         "",
-        f"Command: `python benchmarks/als_speed.py --m {m} --n {n} --d {d} --repeats {reps}`  ",
+        f"Command: `python benchmarks/als_speed.py --m {m} --n {n} --d {d} --repeats {reps} "
+        f"--threads {args.threads} --fit-repeats {args.fit_repeats}"
+        + (" --no-peers" if args.no_peers else "")
+        + "`  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (shared with other jobs)  ",
@@ -198,7 +280,9 @@ def main(argv=None):
             f"| {label} | {w * 1e3:.1f} | {c * 1e3:.1f} | {w / limit_wall:.2f} | "
             f"{c / limit_cpu:.2f} | {ref[0] / w:.1f} |"
         )
-    if not peers:
+    if args.no_peers:
+        lines += ["", "Reference loop and `implicit` skipped (--no-peers)."]
+    elif not peers:
         lines += [
             "",
             "`implicit` is not installed: peer row skipped (pip install cfensemble[bench]).",
@@ -214,6 +298,38 @@ def main(argv=None):
             + ". implicit factorizes an implicit-feedback objective (confidence 1 + alpha r), "
             "a peer for scale, not the same problem.",
         ]
+    lines += [
+        "",
+        "## fit() per sweep, next to the kernel sweep",
+        "",
+        f"`CFEnsembleTrainer(latent_dim={d}, max_iter=k, tol=0, n_jobs=t).fit(data)`, "
+        f"m={m}, n={n}, half the columns labeled: per sweep = (fit with 12 sweeps - fit "
+        f"with 2) / 10, median of {args.fit_repeats}. Kernel sweep: the two half-steps on "
+        "that fit's arrays (R0, label-aware C~) at the same thread count, median of "
+        f"{reps}. 'fit / kernel' target <= 1.25. 'limit': the GEMM-bound limit of the sweep "
+        "at the GEMM rate with BLAS at the same thread count (wall), measured in this loop; "
+        "'kernel / limit' target <= 1.5. Speed-up: over the 1-thread row (wall).",
+        "",
+        "| threads | kernel wall ms | kernel CPU ms | fit wall ms | fit CPU ms | "
+        "fit / kernel (wall) | fit / kernel (CPU) | limit ms | kernel / limit (wall) | "
+        "kernel speed-up | fit speed-up |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    base = next(((k, f) for t, k, f, _ in scaling if t == 1), None)
+    for t, (kw, kc), (fw, fc), lim in scaling:
+        ks = f"{base[0][0] / kw:.2f}" if base else "-"
+        fs = f"{base[1][0] / fw:.2f}" if base else "-"
+        lines.append(
+            f"| {t} | {kw * 1e3:.1f} | {kc * 1e3:.1f} | {fw * 1e3:.1f} | {fc * 1e3:.1f} | "
+            f"{fw / kw:.2f} | {fc / kc:.2f} | {lim * 1e3:.1f} | {kw / lim:.2f} | {ks} | {fs} |"
+        )
+    load = os.getloadavg()
+    lines += [
+        "",
+        f"Load average after the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}. On a "
+        "machine shared with other jobs the CPU-time columns are the steadier ones; thread "
+        "speed-ups need as many idle cores as threads.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -99,6 +99,37 @@ def test_combined_loss_matches_history(small_ensemble):
     assert tr.combined_loss(small_ensemble.data) == pytest.approx(tr.history_["combined"][-1])
 
 
+@pytest.mark.parametrize(
+    "params, rtol",
+    [
+        ({"latent_dim": 3}, 1e-11),  # d < m: primal kernel
+        ({"latent_dim": 12}, 1e-11),  # d > m: dual kernel, residual from the dual solution
+        ({"latent_dim": 3, "confidence": "certainty", "aggregator_input": "both"}, 1e-11),
+        ({"latent_dim": 3, "linear_solver": "cg"}, 1e-11),
+        ({"latent_dim": 3, "rho": 1.0}, 1e-11),
+        ({"latent_dim": 12, "dtype": "float32"}, 1e-6),
+    ],
+    ids=["primal", "dual", "certainty-both", "cg", "rho1", "float32"],
+)
+def test_history_is_cf_objective_at_every_sweep(missing_ensemble, params, rtol):
+    """history_[k] is L_CF (cf_objective) at the factors and aggregator after sweep k + 1.
+
+    A fit stopped after k sweeps holds exactly those factors (the loop is deterministic),
+    so each entry of a 4-sweep history is checked against the objective of that fit.
+    """
+    data = missing_ensemble.data
+    kw = dict(aggregator="weighted", tol=0.0, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = CFEnsembleTrainer(max_iter=4, **kw).fit(data)
+        for k in range(1, 5):
+            tr = CFEnsembleTrainer(max_iter=k, **kw).fit(data)
+            ref = tr.objective(data)
+            assert full.history_["combined"][k - 1] == pytest.approx(ref.total, rel=rtol)
+            assert full.history_["recon"][k - 1] == pytest.approx(ref.recon, rel=rtol)
+            assert full.history_["sup"][k - 1] == pytest.approx(ref.sup, rel=rtol, abs=1e-15)
+
+
 @pytest.mark.parametrize("agg_input", ["filled", "reconstruction"])
 def test_rho_changes_predictions(missing_ensemble, agg_input):
     # (with 'filled' inputs the factors act through the missing cells)

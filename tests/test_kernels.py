@@ -5,7 +5,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from cfensemble.optimization import CFEnsembleTrainer, _als
+from cfensemble.optimization import CFEnsembleTrainer, _als, _solve
 from cfensemble.optimization._als import (
     batched_solve,
     classifier_normal_equations,
@@ -57,7 +57,9 @@ def test_kernels_equal_reference(kernel, shape):
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_chunked_and_threaded_equal_unchunked(kernel):
+def test_chunked_and_threaded_equal_unchunked(kernel, monkeypatch):
+    # Ranges of one block each, so that 517 columns are split over the threads.
+    monkeypatch.setattr(_solve, "MIN_RANGE", _solve.BLOCK)
     R0, C, X, Y = _problem(m=7, n=517, d=5, seed=1)
     full = update_instances(X, R0, C, 0.1, kernel=kernel, chunk_size=10_000, n_threads=1)
     for chunk, threads in [(7, 1), (64, 3), (100, 2), (517, 4)]:
@@ -172,3 +174,46 @@ def test_trainer_cg_and_float32_track_cholesky():
     for kw in (dict(linear_solver="cg", cg_steps=3), dict(dtype="float32")):
         p = CFEnsembleTrainer(**base, **kw).fit(s.data).predict()
         assert np.corrcoef(p, ref)[0, 1] > 0.99, kw
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "opts", [{}, {"dual": False}, {"method": "cg"}], ids=["default", "primal", "cg"]
+)
+@pytest.mark.parametrize("shape", [(7, 300, 12), (9, 203, 4)], ids=["k<d", "k>d"])
+def test_solve_factors_and_error_matches_a_separate_pass(kernel, dtype, opts, shape):
+    """The residual sums that come out of the solve equal sum W e^2, sum V e^2, |Z|^2."""
+    m, n, d = shape
+    R0, W, X, _ = _problem(m=m, n=n, d=d, seed=3)
+    V = W * np.random.RandomState(4).uniform(0.2, 1.0, W.shape)
+    V[0, :5] = 0.7  # cells the solve does not weigh (w = 0) still count in sum V e^2
+    R0[0, :5] = 0.3
+    Z, err = _solve.solve_factors_and_error(X, R0, W, V, 0.1, kernel=kernel, dtype=dtype, **opts)
+    np.testing.assert_array_equal(
+        Z, _solve.solve_factors(X, R0, W, 0.1, kernel=kernel, dtype=dtype, **opts)
+    )
+    Xd = X.astype(dtype).astype(float)
+    R0d, Wd, Vd = (a.astype(dtype).astype(float) for a in (R0, W, V))
+    E = R0d - Xd.T @ Z.astype(float)
+    ref = [np.sum(Wd * E * E), np.sum(Vd * E * E), np.sum(Z.astype(float) ** 2)]
+    np.testing.assert_allclose(err, ref, rtol=1e-11 if dtype == np.float64 else 1e-5)
+
+
+def test_varpro_terms_do_not_depend_on_the_residual_chunk(monkeypatch):
+    from cfensemble.optimization import _varpro
+
+    s = make_ensemble(n_classifiers=6, n_instances=300, missing_rate=0.2, random_state=0)
+    R0 = s.data.R_filled(0.0)
+    C = np.where(s.data.observed, 0.5 + np.abs(R0 - 0.5), 0.0)
+    lab = s.data.labeled_idx
+    y = s.data.labels[lab]
+    R_L = s.data.R[:, lab]
+    P = VarproProblem(R0, C, lab, y, np.ones(lab.size), int(s.data.observed.sum()), 0.5, 0.05)
+    P = P._replace(aggregator_input="filled", R_labeled=R_L)
+    rng = np.random.RandomState(0)
+    X, w = rng.standard_normal((3, 6)), rng.standard_normal(6)
+    whole = varpro_value_and_grad(X, w, 0.1, P)
+    monkeypatch.setattr(_varpro, "RESIDUAL_CHUNK", 64)
+    for a, b in zip(varpro_value_and_grad(X, w, 0.1, P), whole, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

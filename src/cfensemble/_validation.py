@@ -104,11 +104,12 @@ def as_float_matrix(value, name: str, *, allow_nan: bool = True) -> np.ndarray:
 def check_probability_matrix(R, name: str = "R") -> np.ndarray:
     """Validate a prediction matrix: 2-D, finite or NaN, values in [0, 1]."""
     arr = as_float_matrix(R, name)
-    finite = arr[~np.isnan(arr)]
-    if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
+    # fmin/fmax skip NaN without copying the present cells out (R may be large).
+    lo, hi = np.fmin.reduce(arr, axis=None), np.fmax.reduce(arr, axis=None)
+    if not np.isnan(lo) and (lo < 0.0 or hi > 1.0):
         raise InvalidInputError(
             f"{name} must hold probabilities in [0, 1] (NaN for a missing prediction), "
-            f"got values in [{_fmt(finite.min())}, {_fmt(finite.max())}]"
+            f"got values in [{_fmt(lo)}, {_fmt(hi)}]"
         )
     return arr
 

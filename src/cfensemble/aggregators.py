@@ -81,7 +81,15 @@ def _newton_logistic(Z, y, s, l2, w0, b0, *, tol, max_iter):
 
     # reg as a diagonal penalty; the 1e-12 keeps H invertible when a feature is constant.
     theta, _ = _penalized_newton(
-        Za, y, s, np.diag(reg), theta, tol=max(tol, 1e-12), max_iter=max_iter, jitter=1e-12
+        Za,
+        y,
+        s,
+        np.diag(reg),
+        theta,
+        tol=max(tol, 1e-12),
+        max_iter=max_iter,
+        jitter=1e-12,
+        with_hessian=False,
     )
     return theta[:m].copy(), float(theta[m])
 
@@ -122,25 +130,31 @@ def count_weights(y: np.ndarray, use_class_weights: bool = True) -> np.ndarray:
     return np.where(y == 1, n_min / max(n_pos, 1), n_min / max(n_neg, 1))
 
 
-def _penalized_newton(Za, y, s, Pen, theta, *, tol=1e-10, max_iter=100, jitter=1e-10):
+def _penalized_newton(
+    Za, y, s, Pen, theta, *, tol=1e-10, max_iter=100, jitter=1e-10, with_hessian=True
+):
     """argmin_theta sum_i s_i BCE(y_i, sigmoid(theta . za_i)) + theta^T Pen theta / 2.
 
     Damped Newton (IRLS) with a full penalty matrix Pen (k, k): with k small the exact
     Hessian H = Za diag(s p (1 - p)) Za^T + Pen is a tiny matrix, and Newton converges in a
     handful of steps where quasi-Newton needs dozens. ``jitter`` I is added to H.
-    Returns theta (k,) and the data Hessian Za diag(s p (1 - p)) Za^T (k, k) at it.
+    Returns theta (k,) and the data Hessian Za diag(s p (1 - p)) Za^T (k, k) at it (None
+    when ``with_hessian`` is False).
     """
 
     def loss_at(t):
-        return float(s @ focal_bce_from_logits(t @ Za, y)) + 0.5 * float(t @ Pen @ t)
+        z = t @ Za
+        return float(s @ focal_bce_from_logits(z, y)) + 0.5 * float(t @ Pen @ t), z
 
-    loss = loss_at(theta)
+    # The logits of the accepted point are kept (z), not formed again; the Hessian is
+    # formed only when a step is taken or returned (this runs once per ALS sweep).
+    loss, z = loss_at(theta)
     for _ in range(max_iter):
-        p = sigmoid(theta @ Za)
+        p = sigmoid(z)
         g = Za @ (s * (p - y)) + Pen @ theta
-        H = (Za * (s * p * (1.0 - p))) @ Za.T + Pen + jitter * np.eye(Za.shape[0])
         if np.max(np.abs(g)) <= tol:
             break
+        H = (Za * (s * p * (1.0 - p))) @ Za.T + Pen + jitter * np.eye(Za.shape[0])
         try:
             step = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
@@ -148,16 +162,18 @@ def _penalized_newton(Za, y, s, Pen, theta, *, tol=1e-10, max_iter=100, jitter=1
         t, decrease = 1.0, float(g @ step)
         while t > 1e-10:
             trial = theta - t * step
-            new = loss_at(trial)
+            new, z_new = loss_at(trial)
             if new <= loss - 1e-4 * t * decrease:
                 break
             t *= 0.5
         else:
             break
-        theta, prev, loss = trial, loss, new
+        theta, prev, loss, z = trial, loss, new, z_new
         if prev - loss <= 1e-15 * max(abs(prev), 1.0):
             break
-    p = sigmoid(theta @ Za)
+    if not with_hessian:
+        return theta, None
+    p = sigmoid(z)
     return theta, (Za * (s * p * (1.0 - p))) @ Za.T
 
 

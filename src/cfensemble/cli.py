@@ -416,6 +416,19 @@ def _latent_dim(text: str):
     return value
 
 
+def _n_jobs(text: str) -> int:
+    """--n-jobs: a nonzero integer (-1: every core)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a nonzero integer (-1: all cores), got {text!r}"
+        ) from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a nonzero integer (-1: all cores), got 0")
+    return value
+
+
 def _make_trainer(args, m: int):
     from cfensemble.factory import make_trainer
 
@@ -427,6 +440,10 @@ def _make_trainer(args, m: int):
         params["max_iter"] = args.max_iter
     if args.solver == "pytorch":
         params["device"] = "cpu"
+        if args.n_jobs is not None:
+            raise UserError("--n-jobs sets the threads of --solver als and varpro, not pytorch")
+    elif args.n_jobs is not None:
+        params["n_jobs"] = args.n_jobs
     latent_dim = args.latent_dim if args.latent_dim is not None else "auto"
     try:
         return make_trainer(m, solver=args.solver, latent_dim=latent_dim, **params)
@@ -702,6 +719,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--confidence", choices=CONFIDENCES, default="uniform")
     fit.add_argument("--seed", type=int, default=0, help="random seed")
+    fit.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        default=None,
+        metavar="N",
+        help="threads of the als/varpro kernels (default 1; -1: every core)",
+    )
     _add_io_layout(fit)
     fit.set_defaults(func=cmd_fit)
 

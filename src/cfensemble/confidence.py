@@ -29,6 +29,8 @@ from cfensemble._validation import check_confidence
 from cfensemble.exceptions import InvalidParameterError
 
 DEFAULT_FLOOR = 0.05
+#: Cells per column chunk of the elementwise passes over R (8 MB of float64).
+CHUNK_CELLS = 1 << 20
 
 
 def uniform_confidence(R: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -75,20 +77,37 @@ def brier_reliability(
     return q
 
 
-def label_aware(C: np.ndarray, R: np.ndarray, labels: np.ndarray, alpha: float) -> np.ndarray:
+def label_aware(
+    C: np.ndarray, R: np.ndarray, labels: np.ndarray, alpha: float, *, dtype=None
+) -> np.ndarray:
     """The label-aware modulation of a base confidence C (from the original CF-Ensemble
     formulation, the paper's objective this library started from).
 
     For labeled y=1: c~ = c (1 + alpha r); y=0: c~ = c (1 + alpha (1 - r)); unlabeled: c~ = c.
     Cells that agree with the label are trusted more. Shapes (m, n) -> (m, n); C is never
     replaced, only multiplied. Elementwise, so R and C may be dask arrays.
+
+    ``dtype``: of the result for NumPy inputs (default float64); the products are formed in
+    float64 and rounded once (float32 for a float32 fit, which then holds no float64 copy).
     """
-    Rz = np.nan_to_num(R)  # NaN -> 0 (R is finite elsewhere)
     pos = (labels == 1.0).astype(float)[None, :]
     neg = (labels == 0.0).astype(float)[None, :]
+    if not (isinstance(R, np.ndarray) and isinstance(C, np.ndarray)):  # dask: lazily
+        return C * _label_factor(R, pos, neg, alpha)
+    # NumPy: column chunks, so the temporaries are chunk-sized, not (m, n) each.
+    dt = np.result_type(C, np.float64) if dtype is None else np.dtype(dtype)
+    out = np.empty(np.broadcast_shapes(C.shape, R.shape), dtype=dt)
+    step = max(1, CHUNK_CELLS // max(1, R.shape[0]))
+    for a in range(0, R.shape[1], step):
+        b = a + step
+        out[:, a:b] = C[:, a:b] * _label_factor(R[:, a:b], pos[:, a:b], neg[:, a:b], alpha)
+    return out
+
+
+def _label_factor(R, pos, neg, alpha):
+    Rz = np.nan_to_num(R)  # NaN -> 0 (R is finite elsewhere)
     # Exactly 1 + alpha r, 1 + alpha (1 - r) or 1 per column (the other terms are 0).
-    factor = 1.0 + alpha * (pos * Rz + neg * (1.0 - Rz))
-    return C * factor
+    return 1.0 + alpha * (pos * Rz + neg * (1.0 - Rz))
 
 
 class Confidence:

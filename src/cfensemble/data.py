@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cfensemble._validation import check_confidence, check_labels, check_probability_matrix
+from cfensemble.confidence import CHUNK_CELLS
 from cfensemble.exceptions import InvalidInputError
 
 
@@ -89,9 +90,18 @@ class EnsembleData:
     def missing_rate(self) -> float:
         return 1.0 - self.observed.mean()
 
-    def R_filled(self, fill: float = 0.0) -> np.ndarray:
-        """R with missing cells replaced by ``fill`` (they carry zero confidence)."""
-        return np.where(self.observed, self.R, fill)
+    def R_filled(self, fill: float = 0.0, dtype=np.float64) -> np.ndarray:
+        """R with missing cells replaced by ``fill`` (they carry zero confidence).
+
+        Written column chunk by column chunk into an array of ``dtype`` (float32 for a
+        float32 fit: no float64 temporary of R's size).
+        """
+        out = np.empty(self.R.shape, dtype=dtype)
+        step = max(1, CHUNK_CELLS // max(1, self.R.shape[0]))
+        for a in range(0, self.R.shape[1], step):
+            b = a + step
+            out[:, a:b] = np.where(self.observed[:, a:b], self.R[:, a:b], fill)
+        return out
 
     def __repr__(self) -> str:
         return (

@@ -49,13 +49,11 @@ def class_weights(y: np.ndarray, use_class_weights: bool = True) -> np.ndarray:
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    # Split by sign so exp never overflows.
-    out = np.empty_like(z, dtype=np.float64)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
+    # exp of -|z| only, so it never overflows: 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z)
+    # below (the same numbers as splitting z by sign, without the masked copies).
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, e) / (1.0 + e)
 
 
 def focal_bce_from_logits(z: np.ndarray, y: np.ndarray, gamma: float = 0.0) -> np.ndarray:
@@ -119,7 +117,9 @@ def aggregator_logits(R_hat: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
 AGGREGATOR_INPUTS = ("reconstruction", "filled", "both")
 
 
-def aggregator_features(R_hat: np.ndarray, R: np.ndarray, kind: str = "reconstruction"):
+def aggregator_features(
+    R_hat: np.ndarray, R: np.ndarray, kind: str = "reconstruction", *, missing=None
+):
     """What the aggregator sees for each instance.
 
     'reconstruction': R_hat (m, k), the original CF-Ensemble formulation's choice.
@@ -128,10 +128,12 @@ def aggregator_features(R_hat: np.ndarray, R: np.ndarray, kind: str = "reconstru
     'both': the filled matrix stacked over R_hat (2m, k).
 
     R_hat : ndarray of shape (m, k);  R : ndarray of shape (m, k), NaN where missing.
+    missing : ndarray of bool, shape (m, k), optional
+        ``np.isnan(R)`` when the caller already holds it (a loop over the same R).
     """
     if kind == "reconstruction":
         return R_hat
-    filled = np.where(np.isnan(R), R_hat, R)
+    filled = np.where(np.isnan(R) if missing is None else missing, R_hat, R)
     if kind == "filled":
         return filled
     if kind == "both":
@@ -230,6 +232,20 @@ def supervised_term(
     if y.shape[0] == 0:
         return 0.0
     Z = aggregator_features(R_hat, R, aggregator_input)
+    return supervised_from_features(
+        Z, y, s, w, b, focal_gamma=focal_gamma, aggregator_l2=aggregator_l2
+    )
+
+
+def supervised_from_features(Z, y, s, w, b, *, focal_gamma=0.0, aggregator_l2=0.0) -> float:
+    """L_sup from the aggregator's inputs Z (``aggregator_features``) of the labeled columns.
+
+    :func:`supervised_term` is this after forming Z; a loop that already holds Z (it fitted
+    the aggregator on it) calls this directly. Z : (m, n_L) (2m under 'both'); y, s :
+    (n_L,); w : (m,) or None (the mean aggregator); returns 0.0 when n_L = 0.
+    """
+    if y.shape[0] == 0:
+        return 0.0
     z = mean_logits(Z) if w is None else aggregator_logits(Z, w, b)
     return supervised_loss(z, y, s, focal_gamma, w, aggregator_l2)
 

@@ -21,7 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from cfensemble.optimization._als import update_instances
-from cfensemble.optimization._solve import classifier_normal_equations, solve_normal_equations
+from cfensemble.optimization._solve import (
+    classifier_normal_equations,
+    residual_sums,
+    solve_normal_equations,
+)
 from cfensemble.optimization._varpro import block_terms, combine_terms
 
 
@@ -78,11 +82,8 @@ def labeled_block(block, Y):
 
 
 def sq_block(block, Y, X):
-    E = block["R0"] - X.T @ Y
-    E2 = E * E
-    return np.array(
-        [float(np.sum(block["C"] * E2)), float(np.sum(block["Ct"] * E2)), float(np.sum(Y * Y))]
-    )
+    """(sum c e^2, sum c~ e^2, |Y|^2) of the block, e = r - x^T y, chunk by chunk."""
+    return residual_sums(X, block["R0"], block["C"], block["Ct"], Y)
 
 
 def varpro_block(block, X, w, b, cfg, with_grad, options):

@@ -63,8 +63,9 @@ class DaskEnsembleData(EnsembleData):
     def missing_rate(self) -> float:
         return 1.0 - float(self.observed.mean().compute())
 
-    def R_filled(self, fill: float = 0.0):
-        """R with missing cells replaced by ``fill``, lazily (a dask array)."""
+    def R_filled(self, fill: float = 0.0, dtype=None):
+        """R with missing cells replaced by ``fill``, lazily (a dask array, of ``dtype``)."""
         import dask.array as da
 
-        return da.where(self.observed, self.R, fill)
+        out = da.where(self.observed, self.R, fill)
+        return out if dtype is None else out.astype(dtype)

@@ -14,6 +14,7 @@ import numpy as np
 
 from cfensemble.distributed._blocks import BlockBackend, add, y_block
 from cfensemble.optimization._als import DEFAULT_CHUNK, update_classifiers
+from cfensemble.optimization._solve import solve_factors_and_error
 
 
 class InMemoryBackend(BlockBackend):
@@ -29,9 +30,20 @@ class InMemoryBackend(BlockBackend):
         'cg': ``cg_steps`` conjugate-gradient steps per half-step, warm-started.
     cg_steps : int, default=3
     dtype : {'float64', 'float32'} or numpy dtype, default='float64'
-        Precision of the ALS factors.
+        Precision of the ALS factors, and of R0, C and C~ as held here (float32 halves
+        their memory).
+    n_threads : int, default=1
+        Threads of the compiled kernels (the trainer's ``n_jobs``).
     **data
         ``Ct``, ``labels``, ``sample_weight``, ``R_labeled`` of :class:`BlockBackend`.
+
+    Notes
+    -----
+    R0, C and C~ are converted once, here, to C-contiguous arrays of the working dtype
+    (no copy when they already are): every half-step then reads them as they are, with no
+    per-sweep contiguity or dtype copies. The label-aware instance step also returns the
+    squared-error sums of its solution (``solve_factors_and_error``), which
+    :meth:`sq_error` hands back without another pass over R.
     """
 
     def __init__(
@@ -43,22 +55,28 @@ class InMemoryBackend(BlockBackend):
         linear_solver="cholesky",
         cg_steps=3,
         dtype="float64",
+        n_threads=1,
         **data,
     ):
+        self._dtype = np.dtype(dtype)
         super().__init__(R0, C, **data)
-        self.options = {"chunk_size": chunk_size}
-        if np.dtype(dtype) != np.float64:
-            self.options["dtype"] = np.dtype(dtype)
+        self.options = {"chunk_size": chunk_size, "n_threads": n_threads}
+        if self._dtype != np.float64:
+            self.options["dtype"] = self._dtype
         self._cg = linear_solver == "cg"
         if self._cg:
             self.options.update(method="cg", cg_steps=cg_steps)
+        self._err = None  # (X, sums) of the last label-aware instance step
 
     def _block_bounds(self, R0):
         return [(0, R0.shape[1])]
 
     def _place(self, meta, R0, C, Ct):
         (info,) = meta
-        return [{**info, "R0": np.asarray(R0, float), "C": np.asarray(C, float), "Ct": Ct}]
+        dt = self._dtype
+        R0c, Cc = np.ascontiguousarray(R0, dtype=dt), np.ascontiguousarray(C, dtype=dt)
+        Ctc = Cc if Ct is C else np.ascontiguousarray(Ct, dtype=dt)
+        return [{**info, "R0": R0c, "C": Cc, "Ct": Ctc}]
 
     # -------------------------------------------------------------- primitives
     def _map(self, fn, *args, per_block=None):
@@ -80,9 +98,38 @@ class InMemoryBackend(BlockBackend):
 
     # -------------------------------------------------------------- ALS half-steps
     def update_instances(self, X, lambda_reg, *, label_aware=True) -> None:
-        """Y-step (CG warm-started from the current Y when ``linear_solver='cg'``)."""
+        """Y-step (CG warm-started from the current Y when ``linear_solver='cg'``).
+
+        The label-aware step (the ALS loop) keeps the squared-error sums of its solution
+        for :meth:`sq_error`.
+        """
         x0 = self._Y[0] if self._cg else None
-        self._Y = [y_block(self._blocks[0], X, lambda_reg, label_aware, self.options, x0)]
+        if not label_aware:
+            self._err = None
+            self._Y = [y_block(self._blocks[0], X, lambda_reg, label_aware, self.options, x0)]
+            return
+        blk = self._blocks[0]
+        opts = {**self.options, "x0": x0} if self._cg else self.options
+        Y, (fit_t, fit, ysq) = solve_factors_and_error(
+            X, blk["R0"], blk["Ct"], blk["C"], lambda_reg, **opts
+        )
+        self._Y = [Y]
+        self._err = (X, (float(fit), float(fit_t), float(ysq)))
+
+    def sq_error(self, X):
+        """As :meth:`BlockBackend.sq_error`; free after a label-aware instance step with X."""
+        if self._err is not None and self._err[0] is X:
+            return self._err[1]
+        return super().sq_error(X)
+
+    def labeled_Y(self) -> np.ndarray:
+        """Y[:, labeled columns], shape (d, n_labeled): one gather, no concatenation."""
+        return np.take(self._Y[0], self._blocks[0]["lab"], axis=1)
+
+    def set_Y(self, Y: np.ndarray) -> None:
+        """Hold Y (d, n) in the working dtype (the half-steps read it in that dtype)."""
+        self._err = None
+        super().set_Y(np.ascontiguousarray(Y, dtype=self._dtype))
 
     def update_classifiers(self, lambda_reg, *, label_aware=True, x0=None) -> np.ndarray:
         """X-step solved directly (not through summed normal equations): CG needs ``x0``."""

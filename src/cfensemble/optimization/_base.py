@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from cfensemble._parallel import effective_threads
 from cfensemble._validation import (
     check_confidence,
     check_option,
@@ -320,8 +321,16 @@ class BaseCFTrainer(BaseEstimator):
                 f"R_new must have n_classifiers={m} rows (one per classifier), got {R.shape[0]}"
             )
         C = self._fold_in_confidence(R, C_new)
+        # n_jobs (CFEnsembleTrainer) sets the kernels' threads here too; each column is
+        # solved on its own, so the result does not depend on it.
+        n_threads = effective_threads(getattr(self, "n_jobs", None))
         return update_instances(
-            self.X_, np.nan_to_num(R), C, self.lambda_reg, chunk_size=self.chunk_size
+            self.X_,
+            np.nan_to_num(R),
+            C,
+            self.lambda_reg,
+            chunk_size=self.chunk_size,
+            n_threads=n_threads,
         )
 
     def _aggregate(self, R_hat: np.ndarray, R: np.ndarray) -> np.ndarray:

@@ -77,21 +77,29 @@ def _lanes_cholesky_solve(A, b, d):  # pragma: no cover - compiled
             bp[l] /= dp[l]
 
 
-def _fused_block_solve(G, W, B, Ft, T, lam, Z, start, stop):  # pragma: no cover - compiled
+def _fused_block_solve(G, W, B, Ft, T, V, lam, Z, S, start, stop):  # pragma: no cover
     """Systems start..stop-1: Gram from G and W[:, j], + lam I, Cholesky, two sweeps.
 
     G (ntri, k) packed lower products; W (k, s); Z (d, s) out. Right-hand sides: B (d, s)
     if B has s columns, else b_j = F (W[:, j] o T[:, j]) from Ft (k, d) and T (k, s), formed
     here (one pass over W and T instead of a separate GEMM and an (k, s) temporary).
     Works on blocks of BLOCK systems with the system index innermost (SIMD across systems).
+
+    Residual sums (when S has 3 entries; right-hand sides formed here): with
+    e_j = T[:, j] - F^T z_j, S += (sum W e^2, sum V e^2, sum z^2) over the systems, in
+    float64 (V (k, s): a second weight matrix). They come out of the pass that solved
+    z_j, so the caller needs no separate pass over T (the ALS objective).
     """
     ntri, k = G.shape
     d = Z.shape[0]
     given = B.shape[1] == Z.shape[1]
+    stats = S.shape[0] == 3 and not given
     BL = BLOCK
     A = np.empty((ntri, BL), dtype=G.dtype)
     b = np.empty((d, BL), dtype=G.dtype)
     wt = np.empty(BL, dtype=G.dtype)
+    acc = np.zeros((3, BL))
+    e = np.empty(BL)
     for j0 in range(start, stop, BL):
         nl = min(BL, stop - j0)
         # A[(p, q), l] = sum_u G[(p, q), u] W[u, j0 + l]
@@ -137,6 +145,39 @@ def _fused_block_solve(G, W, B, Ft, T, lam, Z, start, stop):  # pragma: no cover
             bp = b[p]
             for l in range(nl):
                 zp[l] = bp[l]
+        if stats:
+            # e_uj = t_uj - sum_p F[p, u] z_pj; float64 sums per lane, added up at the end.
+            _residual_sums(Ft, T, W, V, b, j0, nl, acc, e)
+    if stats:
+        for r in range(3):
+            S[r] += np.sum(acc[r])
+
+
+def _residual_sums(Ft, T, W, V, z, j0, nl, acc, e):  # pragma: no cover - compiled
+    """acc[:, l] += (sum_u W e_u^2, sum_u V e_u^2, |z_l|^2) for lanes l < nl, in float64.
+
+    e_u = T[u, j0 + l] - Ft[u] . z[:, l]; Ft (k, d), z (d, BL) the block's solutions.
+    """
+    k, d = Ft.shape
+    for p in range(d):
+        zp = z[p]
+        for l in range(nl):
+            acc[2, l] += np.float64(zp[l]) * np.float64(zp[l])
+    for u in range(k):
+        tu = T[u, j0 : j0 + nl]
+        wu = W[u, j0 : j0 + nl]
+        vu = V[u, j0 : j0 + nl]
+        for l in range(nl):
+            e[l] = tu[l]
+        for p in range(d):
+            f = np.float64(Ft[u, p])
+            zp = z[p]
+            for l in range(nl):
+                e[l] -= f * zp[l]
+        for l in range(nl):
+            e2 = e[l] * e[l]
+            acc[0, l] += wu[l] * e2
+            acc[1, l] += vu[l] * e2
 
 
 def _long_normal_partial(F, Wt, Tt, A, Bv, start, stop):  # pragma: no cover - compiled
@@ -185,7 +226,7 @@ def _long_normal_partial(F, Wt, Tt, A, Bv, start, stop):  # pragma: no cover - c
                 bj[p] += acc
 
 
-def _dual_block_solve(M, F, W, T, lam, Z, start, stop):  # pragma: no cover - compiled
+def _dual_block_solve(M, F, W, T, V, lam, Z, S, start, stop, free):  # pragma: no cover
     """Systems start..stop-1 in the dual (k x k) form, for k < d and lam > 0.
 
     With S_j = diag(sqrt(W[:, j])), the push-through identity gives
@@ -193,14 +234,27 @@ def _dual_block_solve(M, F, W, T, lam, Z, start, stop):  # pragma: no cover - co
     M = F^T F (k, k): a k x k system per column whose matrix is M scaled elementwise by
     s s^T (k(k+1)/2 products instead of the k d(d+1)/2 of the d x d Gram).
     M (k, k); F (d, k); W, T (k, s); Z (d, s) out. Lanes as in _fused_block_solve.
+
+    Residual sums S as in _fused_block_solve (V (k, s) the second weights). With ``free``
+    they cost k operations per column: the dual system (S M S + lam I) a = S t gives
+    S (t - M S a) = lam a, so where w_u > 0 the residual of z = F S a is
+    e_u = t_u - (F^T z)_u = lam a_u / s_u, w_u e_u^2 = lam^2 a_u^2 and
+    v_u e_u^2 = v_u lam^2 a_u^2 / w_u. Cells with w_u = 0 (and every cell without
+    ``free``: float32, where a_u carries too few digits) get e_u = t_u - F[:, u] . z.
     """
     k = M.shape[0]
     d = F.shape[0]
     ntri = k * (k + 1) // 2
+    stats = S.shape[0] == 3
     BL = BLOCK
     A = np.empty((ntri, BL), dtype=M.dtype)
     b = np.empty((k, BL), dtype=M.dtype)
     sq = np.empty((k, BL), dtype=M.dtype)
+    acc = np.zeros((3, BL))
+    e = np.empty(BL)
+    zb = np.empty((d, BL), dtype=M.dtype)
+    Ft = F.T
+    lam2 = np.float64(lam) * np.float64(lam)
     for j0 in range(start, stop, BL):
         nl = min(BL, stop - j0)
         for u in range(k):
@@ -226,6 +280,16 @@ def _dual_block_solve(M, F, W, T, lam, Z, start, stop):  # pragma: no cover - co
             for l in range(BL):
                 a[l] += lam
         _lanes_cholesky_solve(A, b, k)
+        if stats and free:
+            for u in range(k):
+                bu = b[u]
+                wu = W[u, j0 : j0 + nl]
+                vu = V[u, j0 : j0 + nl]
+                for l in range(nl):
+                    if wu[l] > 0.0:
+                        a2 = lam2 * np.float64(bu[l]) * np.float64(bu[l])
+                        acc[0, l] += a2
+                        acc[1, l] += vu[l] * a2 / wu[l]
         # y_j = F (s o t)
         for u in range(k):
             bu = b[u]
@@ -233,7 +297,7 @@ def _dual_block_solve(M, F, W, T, lam, Z, start, stop):  # pragma: no cover - co
             for l in range(BL):
                 bu[l] *= su[l]
         for p in range(d):
-            zp = Z[p, j0 : j0 + nl]
+            zp = zb[p]
             for l in range(nl):
                 zp[l] = 0.0
             for u in range(k):
@@ -241,6 +305,30 @@ def _dual_block_solve(M, F, W, T, lam, Z, start, stop):  # pragma: no cover - co
                 bu = b[u]
                 for l in range(nl):
                     zp[l] += f * bu[l]
+            out = Z[p, j0 : j0 + nl]
+            for l in range(nl):
+                out[l] = zp[l]
+        if stats:
+            if free:
+                for p in range(d):
+                    zp = zb[p]
+                    for l in range(nl):
+                        acc[2, l] += np.float64(zp[l]) * np.float64(zp[l])
+                for u in range(k):  # cells outside the dual identity: w_u = 0
+                    wu = W[u, j0 : j0 + nl]
+                    vu = V[u, j0 : j0 + nl]
+                    tu = T[u, j0 : j0 + nl]
+                    for l in range(nl):
+                        if wu[l] <= 0.0 and vu[l] != 0.0:
+                            r = np.float64(tu[l])
+                            for p in range(d):
+                                r -= np.float64(Ft[u, p]) * zb[p, l]
+                            acc[1, l] += vu[l] * r * r
+            else:
+                _residual_sums(Ft, T, W, V, zb, j0, nl, acc, e)
+    if stats:
+        for r in range(3):
+            S[r] += np.sum(acc[r])
 
 
 _NUMBA_LOCK = threading.Lock()
@@ -260,9 +348,11 @@ def compiled_kernels(required: bool):
                 jit = numba.njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
                 # The kernels call this by its module-global name: it must be compiled
                 # (and bound there) before they are.
-                global _lanes_cholesky_solve
+                global _lanes_cholesky_solve, _residual_sums
                 if not hasattr(_lanes_cholesky_solve, "py_func"):
                     _lanes_cholesky_solve = jit(_lanes_cholesky_solve)
+                if not hasattr(_residual_sums, "py_func"):
+                    _residual_sums = jit(_residual_sums)
                 # reassoc lets LLVM vectorize the long-axis dot products (3x here); no
                 # nnan/ninf assumptions, so non-finite inputs still propagate.
                 jit_sum = numba.njit(

@@ -29,6 +29,11 @@ Exact paths and one iterative one, chosen by shape and options:
 * **cg** (``method='cg'``): warm-started conjugate gradient, ``cg_steps`` steps (the
   ``implicit`` library's approach): no Gram is formed, each step is two skinny GEMMs
   F^T P and F (W o .). Approximate unless run to convergence; for ALS, not for varpro.
+
+:func:`solve_factors_and_error` also returns the weighted squared residuals of the
+solution (the ALS objective's sums), from the same compiled pass where there is one.
+Threads: ``n_threads`` ranges of at least ``MIN_RANGE`` columns on a thread pool, with
+BLAS/OpenMP held at one thread meanwhile (``cfensemble._parallel``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from cfensemble._parallel import blas_limited, run_limited
 from cfensemble.exceptions import InputTypeError, InvalidInputError, InvalidParameterError
 from cfensemble.optimization._kernels import BLOCK, compiled_kernels
 
@@ -50,6 +56,9 @@ KERNELS = ("auto", "numba", "numpy")
 # Above this many G entries (k * d^2), the systems are formed by the stacked GEMM over the
 # long axis (the classifier step has k = n) instead of the fused per-system kernel.
 _KR_LIMIT = 4_000_000
+#: Fewest columns per thread range: at m = 15, d = 20 a range of 2048 columns is ~1 ms of
+#: kernel work, against ~0.05 ms to hand it to a thread.
+MIN_RANGE = 2048
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -130,21 +139,29 @@ def _direct_numpy(F, W, B, lam, chunk_size):
 
 def _ranges(s: int, n_threads: int | None):
     """Column ranges of whole blocks, a few per thread so that one slow thread does not
-    hold the rest; and the thread count to run them with."""
+    hold the rest, none under ``MIN_RANGE`` columns (a range must outweigh the cost of
+    dispatching it); and the thread count to run them with."""
     n_threads = default_threads() if n_threads is None else max(1, int(n_threads))
     n_blocks = -(-s // BLOCK)
-    n_ranges = 1 if n_threads <= 1 else max(1, min(n_blocks, 4 * n_threads))
+    max_ranges = max(1, s // MIN_RANGE)
+    n_ranges = 1 if n_threads <= 1 else max(1, min(n_blocks, 4 * n_threads, max_ranges))
     per = -(-n_blocks // n_ranges) * BLOCK
     return [(a, min(a + per, s)) for a in range(0, s, per)], n_threads
 
 
 def _run_ranges(fn, bounds, n_threads):
+    """fn(b) for every b; on a pool of n_threads threads when there are several ranges.
+
+    Inside the parallel region BLAS and OpenMP pools are held at one thread
+    (``cfensemble._parallel.blas_limited``): the kernels call no BLAS, and a pool at every
+    core would compete with them.
+    """
     if n_threads <= 1 or len(bounds) == 1:
         for ab in bounds:
             fn(ab)
         return
-    with ThreadPoolExecutor(max_workers=min(n_threads, len(bounds))) as ex:
-        list(ex.map(fn, bounds))
+    with blas_limited(1), ThreadPoolExecutor(max_workers=min(n_threads, len(bounds))) as ex:
+        list(ex.map(run_limited(fn), bounds))
 
 
 def _unpack_lower(P: np.ndarray, d: int) -> np.ndarray:
@@ -180,8 +197,17 @@ def _long_normal_eq(fn, F, Wt, Tt, n_threads):
     return A, sum(b for _, b in parts).T
 
 
-def _direct_fused(fn, F, W, B, lam, n_threads, T=None):
-    """The compiled kernel over column ranges; right-hand sides B, or F (W o T) if B is None."""
+def _stats_out(n_ranges: int, V):
+    """Per-range residual sums (n_ranges, 3) float64, or (n_ranges, 0) when V is None."""
+    return np.zeros((n_ranges, 3 if V is not None else 0))
+
+
+def _direct_fused(fn, F, W, B, lam, n_threads, T=None, V=None):
+    """The compiled kernel over column ranges; right-hand sides B, or F (W o T) if B is None.
+
+    Returns Z and, with second weights V (and B None), the residual sums of
+    :func:`solve_factors_and_error` (else None).
+    """
     d = F.shape[0]
     s = W.shape[1]
     G = _tri_products(F)
@@ -192,25 +218,61 @@ def _direct_fused(fn, F, W, B, lam, n_threads, T=None):
         T = np.ascontiguousarray(T)
     else:
         B = np.ascontiguousarray(B)
-        Ft, T = np.empty((0, d), dtype=W.dtype), np.empty((0, 0), dtype=W.dtype)
+        Ft, T, V = np.empty((0, d), dtype=W.dtype), np.empty((0, 0), dtype=W.dtype), None
+    Vk = np.empty((0, 0), dtype=W.dtype) if V is None else np.ascontiguousarray(V)
     Z = np.empty((d, s), dtype=W.dtype)
     lam = W.dtype.type(lam)
     bounds, n_threads = _ranges(s, n_threads)
-    _run_ranges(lambda ab: fn(G, W, B, Ft, T, lam, Z, ab[0], ab[1]), bounds, n_threads)
-    return Z
+    S = _stats_out(len(bounds), V)
+
+    def work(i):
+        fn(G, W, B, Ft, T, Vk, lam, Z, S[i], bounds[i][0], bounds[i][1])
+
+    _run_ranges(work, list(range(len(bounds))), n_threads)
+    return Z, (S.sum(axis=0) if V is not None else None)
 
 
-def _direct_dual(fn, F, W, T, lam, n_threads):
+def _direct_dual(fn, F, W, T, lam, n_threads, V=None):
     d, k = F.shape
     s = W.shape[1]
     M = np.ascontiguousarray(F.T @ F)
     F = np.ascontiguousarray(F)
     W = np.ascontiguousarray(W)
     T = np.ascontiguousarray(T)
+    Vk = np.empty((0, 0), dtype=W.dtype) if V is None else np.ascontiguousarray(V)
     Z = np.empty((d, s), dtype=W.dtype)
     bounds, n_threads = _ranges(s, n_threads)
-    _run_ranges(lambda ab: fn(M, F, W, T, W.dtype.type(lam), Z, ab[0], ab[1]), bounds, n_threads)
-    return Z
+    S = _stats_out(len(bounds), V)
+    lam = W.dtype.type(lam)
+    # The residual from the dual solution (k operations per column) in float64 only.
+    free = W.dtype == np.float64
+
+    def work(i):
+        fn(M, F, W, T, Vk, lam, Z, S[i], bounds[i][0], bounds[i][1], free)
+
+    _run_ranges(work, list(range(len(bounds))), n_threads)
+    return Z, (S.sum(axis=0) if V is not None else None)
+
+
+def residual_sums(F, T, W, V, Z, *, chunk_size=65536) -> np.ndarray:
+    """(sum W e^2, sum V e^2, sum Z^2) with e = T - F^T Z, in float64, chunk by chunk.
+
+    F (d, k); T, W, V (k, s); Z (d, s). The NumPy counterpart of the compiled kernels'
+    residual sums; memory O(k chunk_size), never a second (k, s) array.
+    """
+    out = np.zeros(3)
+    s = T.shape[1]
+    Ft = np.asarray(F.T, dtype=np.float64)
+    for a in range(0, s, chunk_size):
+        b = min(a + chunk_size, s)
+        Zc = np.asarray(Z[:, a:b], dtype=np.float64)
+        E = np.asarray(T[:, a:b], dtype=np.float64) - Ft @ Zc
+        E *= E
+        fit_w = float(np.sum(W[:, a:b] * E))
+        out[0] += fit_w
+        out[1] += fit_w if V is W else float(np.sum(V[:, a:b] * E))
+        out[2] += float(np.sum(Zc * Zc))
+    return out
 
 
 # ----------------------------------------------------------------------------- cg
@@ -249,19 +311,29 @@ def _cg(F, W, B, lam, x0, cg_steps, chunk_size):
 
 
 # ----------------------------------------------------------------------------- dispatch
-def _solve(F, W, lam, *, B, T, chunk_size, method, kernel, x0, cg_steps, n_threads, dual):
+def _solve(F, W, lam, *, B, T, chunk_size, method, kernel, x0, cg_steps, n_threads, dual, V=None):
     """The one dispatcher: right-hand sides B (d, s), or F (W o T) when B is None.
 
-    Picks the path by shape and options (module docstring); F, W, T/B already in the
-    working dtype.
+    Picks the path by shape and options (module docstring); F, W, T/B (and V) already in
+    the working dtype. Returns (Z, residual sums): the sums (:func:`residual_sums`) when
+    second weights V are given (B None), from the compiled pass that solved Z where there
+    is one; else None.
     """
     d, k = F.shape
     s = W.shape[1]
     if method == "cg":
         # CG's memory per chunk is O(chunk (k + d)), not O(chunk d^2): d times the columns
         # for the same budget, and fewer BLAS calls.
-        B = F @ (W * T) if B is None else B
-        return _cg(F, W, B, F.dtype.type(lam), x0, int(cg_steps), chunk_size * d)
+        Z = _cg(
+            F,
+            W,
+            F @ (W * T) if B is None else B,
+            F.dtype.type(lam),
+            x0,
+            int(cg_steps),
+            chunk_size * d,
+        )
+        return Z, (None if V is None else residual_sums(F, T, W, V, Z))
     fns = None if kernel == "numpy" else compiled_kernels(required=kernel == "numba")
     if k >= s:
         # Few systems over a long axis (the classifier step): Grams summed over k, s solves.
@@ -272,15 +344,16 @@ def _solve(F, W, lam, *, B, T, chunk_size, method, kernel, x0, cg_steps, n_threa
         else:
             B = F @ (W * T) if B is None else B
             A = _stacked_grams(F, W)
-        return solve_normal_equations(A, B, lam).astype(F.dtype, copy=False)
+        Z = solve_normal_equations(A, B, lam).astype(F.dtype, copy=False)
+        return Z, (None if V is None else residual_sums(F, T, W, V, Z))
     if fns and B is None and k < d and lam > 0 and dual:
         # k < d (fewer classifiers than latent dimensions): k x k systems, same solution.
-        return _direct_dual(fns[2], F, W, T, lam, n_threads)
+        return _direct_dual(fns[2], F, W, T, lam, n_threads, V=V)
     if fns:
         # Right-hand sides formed inside the fused kernel when not given.
-        return _direct_fused(fns[0], F, W, B, lam, n_threads, T=T)
-    B = F @ (W * T) if B is None else B
-    return _direct_numpy(F, W, B, lam, chunk_size)
+        return _direct_fused(fns[0], F, W, B, lam, n_threads, T=T, V=None if B is not None else V)
+    Z = _direct_numpy(F, W, F @ (W * T) if B is None else B, lam, chunk_size)
+    return Z, (None if V is None else residual_sums(F, T, W, V, Z))
 
 
 def _prepare(options: dict, *arrays):
@@ -343,7 +416,7 @@ def batched_solve(F, W, B, lambda_reg, *, chunk_size=DEFAULT_CHUNK, **options) -
     Z : ndarray of shape (d, s)
     """
     (F, W, B), opts = _prepare(options, F, W, B)
-    return _solve(F, W, lambda_reg, B=B, T=None, chunk_size=chunk_size, **opts)
+    return _solve(F, W, lambda_reg, B=B, T=None, chunk_size=chunk_size, **opts)[0]
 
 
 def solve_factors(F, T, W, lambda_reg, *, chunk_size=DEFAULT_CHUNK, **options) -> np.ndarray:
@@ -367,7 +440,41 @@ def solve_factors(F, T, W, lambda_reg, *, chunk_size=DEFAULT_CHUNK, **options) -
     ndarray of shape (d, s)
     """
     (F, T, W), opts = _prepare(options, F, T, W)
-    return _solve(F, W, lambda_reg, B=None, T=T, chunk_size=chunk_size, **opts)
+    return _solve(F, W, lambda_reg, B=None, T=T, chunk_size=chunk_size, **opts)[0]
+
+
+def solve_factors_and_error(
+    F, T, W, V, lambda_reg, *, chunk_size=DEFAULT_CHUNK, **options
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`solve_factors`, and the weighted squared residuals of its solution.
+
+    z_j = (F diag(w_j) F^T + lambda I)^-1 F (w_j * t_j), e_j = t_j - F^T z_j, and
+
+        err = (sum_j w_j . e_j^2,  sum_j v_j . e_j^2,  sum_j |z_j|^2)    (float64)
+
+    from the same compiled pass that solves z_j (no second pass over T, no (k, s)
+    temporary); the NumPy, CG and long-axis paths compute them chunk by chunk
+    (:func:`residual_sums`). This is the ALS instance step with the objective's sums.
+
+    Parameters
+    ----------
+    F : ndarray of shape (d, k)
+    T, W : ndarray of shape (k, s)
+        Targets (zero where W is zero) and the weights of the solve.
+    V : ndarray of shape (k, s)
+        Second weights of the residual sums (may be W itself).
+    lambda_reg : float
+    chunk_size : int
+    **options
+        As in :func:`batched_solve`.
+
+    Returns
+    -------
+    Z : ndarray of shape (d, s)
+    err : ndarray of shape (3,)
+    """
+    (F, T, W, V), opts = _prepare(options, F, T, W, V)
+    return _solve(F, W, lambda_reg, B=None, T=T, chunk_size=chunk_size, V=V, **opts)
 
 
 def classifier_normal_equations(Y, R0, C, *, kernel="auto", n_threads=None, dtype=None):

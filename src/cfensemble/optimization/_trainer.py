@@ -9,11 +9,13 @@ in-memory NumPy or Dask) for every O(n) quantity and keeps only O(m d) state its
 from __future__ import annotations
 
 import numbers
+from contextlib import nullcontext
 from typing import NamedTuple
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from cfensemble._parallel import blas_limited, check_n_jobs, effective_threads
 from cfensemble._params import store_params
 from cfensemble._registry import BACKENDS, NUMPY_SOLVERS, backend_class
 from cfensemble._validation import (
@@ -33,9 +35,9 @@ from cfensemble.objective import (
     cf_value,
     class_weights,
     n_aggregator_features,
-    supervised_term,
+    supervised_from_features,
 )
-from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors
+from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, numba_available
 from cfensemble.optimization._base import BaseCFTrainer, logger
 from cfensemble.optimization._varpro import minimize_projected
 
@@ -48,12 +50,14 @@ class Fixed(NamedTuple):
     R_L : ndarray of shape (m, n_L), their predictions, NaN where missing
     y, s : ndarray of shape (n_L,), labels and class weights
     n_observed : int, |Omega|
+    missing_L : ndarray of bool, shape (m, n_L), np.isnan(R_L) (formed once, read every sweep)
     """
 
     R_L: np.ndarray
     y: np.ndarray
     s: np.ndarray
     n_observed: int
+    missing_L: np.ndarray
 
 
 DTYPES = ("float64", "float32")
@@ -153,6 +157,13 @@ class CFEnsembleTrainer(BaseCFTrainer):
         ALS factor precision (float32 halves memory traffic; the objective stays float64).
         varpro needs float64 except with backend='torch' (float32 there: faster on GPUs,
         the gradient carries float32 rounding).
+    n_jobs : int or None, default=None
+        Threads of the compiled ALS/varpro kernels (``backend='numpy'``; fold-in at
+        ``predict(R_new)`` too), scikit-learn's convention: None is 1 unless inside a
+        ``joblib.parallel_backend`` context, -1 every core. BLAS/OpenMP pools are held at
+        one thread while the kernels' threads run, so they do not compete. Results do not
+        depend on it beyond float rounding.
+        ``backend='dask'`` runs one thread per task (the cluster is the parallelism).
     random_state : int, RandomState or None, default=None
         Draws the initial factors (X first, then Y; the same draws in every trainer).
     verbose : bool, default=False
@@ -185,7 +196,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
     C_ : ndarray of shape (n_classifiers, n_instances)
         The base confidence used.
     C_label_aware_ : ndarray of shape (n_classifiers, n_instances)
-        solver='als': the label-aware confidence the half-steps used.
+        solver='als': the label-aware confidence the half-steps used (in ``dtype``).
     confidence_ : cfensemble.confidence.Confidence
         The fitted confidence strategy (fold-in uses it on new columns).
     history_ : dict of lists
@@ -253,6 +264,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         cg_steps: int = 3,
         dtype: str = "float64",
         device: str | None = None,
+        n_jobs: int | None = None,
     ):
         store_params(self, locals())
 
@@ -269,6 +281,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         check_option(self.linear_solver, "linear_solver", LINEAR_SOLVERS)
         dtype = check_dtype(self.dtype, "dtype", DTYPES)
         check_scalar(self.cg_steps, "cg_steps", kind=numbers.Integral, low=1)
+        check_n_jobs(self.n_jobs, "n_jobs")
         if self.dask_block_size is not None:
             check_scalar(self.dask_block_size, "dask_block_size", kind=numbers.Integral, low=1)
         self._validate_torch_params()
@@ -311,7 +324,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         y = data.labels[lab]
         s = class_weights(y, self.use_class_weights)
         # What the loops read besides the backend: small, held here (R may be a dask array).
-        fixed = Fixed(np.asarray(data.R[:, lab]), y, s, int(data.observed.sum()))
+        R_L = np.asarray(data.R[:, lab])
+        fixed = Fixed(R_L, y, s, int(data.observed.sum()), np.isnan(R_L))
         w, b = np.zeros(n_aggregator_features(m, self.aggregator_input)), 0.0
         Ct = None
         if self.solver == "als":
@@ -323,8 +337,16 @@ class CFEnsembleTrainer(BaseCFTrainer):
             self.device_ = be.device
         try:
             be.set_Y(Y)
+            del Y  # the backend holds it (in its working dtype): no second (d, n) copy
             loop = self._fit_als if self.solver == "als" else self._fit_varpro
-            X, w, b, hit_max_iter = loop(be, fixed, X, w, b)
+            # torch runs its own thread pool (and OpenMP): the limit would throttle it.
+            limit = (
+                nullcontext()
+                if self.backend == "torch"
+                else blas_limited(self._loop_blas_threads())
+            )
+            with limit:
+                X, w, b, hit_max_iter = loop(be, fixed, X, w, b)
             Y = be.gather_Y()
             if not (np.isfinite(X).all() and np.isfinite(Y).all() and np.isfinite(w).all()):
                 # varpro with lambda_reg = 0 and missing cells: singular systems, NaN factors
@@ -352,7 +374,33 @@ class CFEnsembleTrainer(BaseCFTrainer):
     def _label_aware(self, data, C):
         alpha = self.label_aware_alpha if self.use_label_aware_confidence else 0.0
         alpha_eff = label_aware_strength(alpha, self.rho_)
-        return label_aware(C, data.R, data.labels, alpha_eff) if alpha_eff > 0 else C
+        if alpha_eff == 0:
+            return C
+        if isinstance(C, np.ndarray) and self.backend == "numpy":
+            # In the working dtype: the in-memory backend uses it as it is (float32: no
+            # float64 copy of R's size besides C).
+            return label_aware(C, data.R, data.labels, alpha_eff, dtype=self.dtype)
+        return label_aware(C, data.R, data.labels, alpha_eff)
+
+    def _n_threads(self) -> int:
+        """Threads of this fit: ``n_jobs`` resolved (``cfensemble._parallel``)."""
+        return effective_threads(self.n_jobs)
+
+    def _loop_blas_threads(self) -> int:
+        """BLAS/OpenMP threads while the loop runs.
+
+        ALS on the compiled kernels: 1. The kernels hold the n_jobs threads, and the loop's
+        own BLAS calls (aggregator refit, L_sup: O(m d n_L)) are small next to them; a BLAS
+        pool left at several threads spins between those calls and competes with the
+        kernels' threads (measured on a shared 2-core machine under load: a fit() sweep at
+        n_jobs=2 cost 2-5x the CPU time of n_jobs=1 with BLAS at 2 threads, the same with
+        BLAS at 1). The price: the refit runs on one thread whatever n_jobs (about 17% of a
+        one-thread sweep at m=15, n=10^5, d=20, half labeled). Where BLAS does the
+        heavy work (CG half-steps, NumPy/LAPACK fallback, varpro's full-width products):
+        n_jobs threads.
+        """
+        compiled = self.linear_solver == "cholesky" and numba_available()
+        return 1 if self.solver == "als" and compiled else self._n_threads()
 
     def _backend(self, data, C, Ct, fixed):
         """The backend named by ``backend``, holding R0, C, C~ and the labeled columns."""
@@ -366,9 +414,12 @@ class CFEnsembleTrainer(BaseCFTrainer):
                 "linear_solver": self.linear_solver,
                 "cg_steps": self.cg_steps,
                 "dtype": self.dtype,
+                "n_threads": self._n_threads(),
             }
+        # The in-memory backend holds R0 in the working dtype: written in it directly.
+        R0 = data.R_filled(0.0) if self.backend == "dask" else data.R_filled(0.0, self.dtype)
         return backend_class(self.backend)(
-            data.R_filled(0.0),
+            R0,
             C,
             Ct=Ct,
             labels=data.labels,
@@ -383,32 +434,34 @@ class CFEnsembleTrainer(BaseCFTrainer):
             return self.tol
         return 1e-3 if self.solver == "als" else 1e-6
 
-    def _fit_aggregator(self, fx, X, Y_L, w, b):
-        """Class-weighted logistic regression on the labeled columns' features."""
+    def _features(self, fx, X, Y_L):
+        """The aggregator's inputs on the labeled columns, (m, n_L) (2m under 'both')."""
+        R_hat = X.T @ Y_L
+        if self.aggregator_input == "filled" and R_hat.dtype == np.float64:
+            # aggregator_features' 'filled', in place: observed cells over R_hat.
+            np.copyto(R_hat, fx.R_L, where=~fx.missing_L)
+            return R_hat
+        return aggregator_features(R_hat, fx.R_L, self.aggregator_input, missing=fx.missing_L)
+
+    def _fit_aggregator(self, fx, Z, w, b):
+        """Class-weighted logistic regression on the labeled columns' features Z, warm-started
+        from the previous (w, b)."""
         if self.aggregator == "mean" or fx.y.size == 0:
             return w, b
         return fit_weighted_logistic(
-            aggregator_features(X.T @ Y_L, fx.R_L, self.aggregator_input),
-            fx.y,
-            fx.s,
-            l2=self.aggregator_l2,
-            focal_gamma=self.focal_gamma,
-            w0=w,
-            b0=b,
+            Z, fx.y, fx.s, l2=self.aggregator_l2, focal_gamma=self.focal_gamma, w0=w, b0=b
         )
 
-    def _objective(self, fx, X, Y_L, w, b, fit, ysq) -> ObjectiveValue:
-        """L_CF from the backend's sums (fit, |Y|^2) and the labeled columns Y_L."""
-        sup = supervised_term(
-            X.T @ Y_L,
-            fx.R_L,
+    def _objective(self, fx, X, Z, w, b, fit, ysq) -> ObjectiveValue:
+        """L_CF from the backend's sums (fit, |Y|^2) and the labeled columns' features Z."""
+        sup = supervised_from_features(
+            Z,
             fx.y,
             fx.s,
             None if self.aggregator == "mean" else w,
             b,
             focal_gamma=self.focal_gamma,
             aggregator_l2=self.aggregator_l2,
-            aggregator_input=self.aggregator_input,
         )
         sq = float(np.sum(X * X)) + ysq
         return cf_value(fit, sq, fx.n_observed, sup, rho=self.rho_, lambda_reg=self.lambda_reg)
@@ -418,6 +471,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
 
         Stops when the relative change of sum c~ (r - x^T y)^2 + lambda (|X|^2 + |Y|^2), the
         quantity the half-steps lower, falls below tol. Returns (X, w, b, hit max_iter).
+
+        The history costs no pass over R of its own: the instance step returns the squared
+        errors of its solution (``be.sq_error`` hands them back), and L_sup and the
+        aggregator refit read only the labeled columns' features, formed once per sweep.
         """
         lam = self.lambda_reg
         prev = np.inf
@@ -431,9 +488,9 @@ class CFEnsembleTrainer(BaseCFTrainer):
                 raise NonFiniteError(
                     f"ALS produced non-finite factors; raise lambda_reg (now {lam})"
                 )
-            Y_L = be.labeled_Y()
-            w, b = self._fit_aggregator(fx, X, Y_L, w, b)
-            self._record(it, self._objective(fx, X, Y_L, w, b, fit, ysq))
+            Z = self._features(fx, X, be.labeled_Y())
+            w, b = self._fit_aggregator(fx, Z, w, b)
+            self._record(it, self._objective(fx, X, Z, w, b, fit, ysq))
             surrogate = fit_t + lam * (float(np.sum(X * X)) + ysq)
             self.n_iter_ = it
             if np.isfinite(prev) and abs(prev - surrogate) <= self._tol * max(abs(prev), 1e-300):
@@ -449,7 +506,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         for _ in range(self.n_init_sweeps):  # reconstruction-only warm start
             X = be.update_classifiers(lam, label_aware=False)
             be.update_instances(X, lam, label_aware=False)
-        w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
+        w, b = self._fit_aggregator(fx, self._features(fx, X, be.labeled_Y()), w, b)
         cfg = {
             "rho": self.rho_,
             "lambda_reg": lam,
@@ -472,7 +529,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         be.update_instances(X, lam, label_aware=False)
         if self.rho_ == 1.0:
             # J does not depend on (w, b) at rho = 1: fit the aggregator to the final factors.
-            w, b = self._fit_aggregator(fx, X, be.labeled_Y(), w, b)
+            w, b = self._fit_aggregator(fx, self._features(fx, X, be.labeled_Y()), w, b)
         self.n_iter_ = int(res.nit)
         self.converged_ = res.status == 0
         self.optimizer_message_ = str(res.message)

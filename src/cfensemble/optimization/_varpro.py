@@ -66,6 +66,10 @@ class VarproProblem(NamedTuple):
     R_labeled: np.ndarray | None = None  # (m, n_L) with NaN, needed unless 'reconstruction'
 
 
+#: Columns per chunk of the residual pass of :func:`block_terms`.
+RESIDUAL_CHUNK = 65536
+
+
 def project(X: np.ndarray, problem: VarproProblem) -> np.ndarray:
     """Y*(X), shape (d, n)."""
     return update_instances(
@@ -105,14 +109,23 @@ def block_terms(
     when ``sup_grad`` is False: at rho = 1 the supervised gradient is not needed).
     """
     Y = update_instances(X, R0, C, lambda_reg, chunk_size=chunk_size, **solver_options)
-    R_hat = X.T @ Y
-    resid = R0 - R_hat
-    E = C * resid  # zero off Omega since C is
+    # fit and gXr = -2 Y E^T, E = C o (R0 - X^T Y), column chunk by column chunk: no
+    # (m, k) temporaries of the whole block (R_hat, the residual, E).
+    fit = 0.0
+    gXr = np.zeros_like(X) if with_grad else None
+    for a in range(0, R0.shape[1], RESIDUAL_CHUNK):
+        b_ = a + RESIDUAL_CHUNK
+        Yc = Y[:, a:b_]
+        resid = R0[:, a:b_] - X.T @ Yc
+        E = C[:, a:b_] * resid  # zero off Omega since C is
+        fit += float(np.sum(E * resid))
+        if with_grad:
+            gXr -= 2.0 * Yc @ E.T
     out = {
-        "fit": float(np.sum(E * resid)),
+        "fit": fit,
         "ysq": float(np.sum(Y * Y)),
         "sup": 0.0,
-        "gXr": -2.0 * Y @ E.T if with_grad else None,
+        "gXr": gXr,
         "gXs": np.zeros_like(X),
         "gw": np.zeros_like(w),
         "gb": 0.0,
@@ -120,7 +133,8 @@ def block_terms(
     L = labeled
     if L.size == 0:
         return out
-    Z_L = aggregator_features(R_hat[:, L], R_labeled, aggregator_input)
+    R_hat_L = X.T @ Y[:, L]
+    Z_L = aggregator_features(R_hat_L, R_labeled, aggregator_input)
     z = aggregator_logits(Z_L, w, b)
     out["sup"] = float(sw @ focal_bce_from_logits(z, y, focal_gamma))
     if not (with_grad and sup_grad):
@@ -139,7 +153,8 @@ def block_terms(
     Q = batched_solve(X, C_L, rhs, lambda_reg, chunk_size=chunk_size, **solver_options)
     Qg = Q * g
     direct = np.outer(Y_L @ g, w) if U is None else (Y_L * g) @ U.T
-    out["gXs"] = direct + Qg @ E[:, L].T - Y_L @ (C_L * (X.T @ Qg)).T
+    E_L = C_L * (R0[:, L] - R_hat_L)
+    out["gXs"] = direct + Qg @ E_L.T - Y_L @ (C_L * (X.T @ Qg)).T
     out["gw"] = Z_L @ g
     out["gb"] = float(g.sum())
     return out

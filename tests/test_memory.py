@@ -1,0 +1,69 @@
+"""No full-size temporaries on the fit path: the passes over R work column chunk by chunk.
+
+Sizes are in units of R as float64 (m n 8 bytes); tracemalloc counts NumPy's allocations.
+The chunk is made small so that a small R shows what a large one does.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from cfensemble import confidence, data
+from cfensemble._validation import check_probability_matrix
+from cfensemble.confidence import label_aware
+from cfensemble.synthetic import make_ensemble
+
+
+@pytest.fixture()
+def ens(monkeypatch):
+    monkeypatch.setattr(confidence, "CHUNK_CELLS", 4096)
+    monkeypatch.setattr(data, "CHUNK_CELLS", 4096)
+    return make_ensemble(n_classifiers=10, n_instances=20_000, missing_rate=0.1, random_state=0)
+
+
+def _peak(fn):
+    tracemalloc.start()
+    try:
+        out = fn()
+        return tracemalloc.get_traced_memory()[1], out
+    finally:
+        tracemalloc.stop()
+
+
+def test_label_aware_allocates_its_output_only(ens):
+    d = ens.data
+    C = d.observed.astype(float)
+    peak, Ct = _peak(lambda: label_aware(C, d.R, d.labels, 1.0))
+    # The output and O(n) label vectors; formerly five (m, n) temporaries too.
+    assert peak < d.R.nbytes + 4 * 8 * d.n_instances
+    Rz = np.nan_to_num(d.R)
+    pos = (d.labels == 1.0)[None, :]
+    neg = (d.labels == 0.0)[None, :]
+    np.testing.assert_array_equal(Ct, C * (1.0 + pos * Rz + neg * (1.0 - Rz)))
+
+
+def test_r_filled_in_float32_makes_no_float64_copy(ens):
+    d = ens.data
+    peak, R0 = _peak(lambda: d.R_filled(0.0, np.float32))
+    assert R0.dtype == np.float32
+    assert peak < 0.6 * d.R.nbytes  # the float32 output; formerly a float64 R0 first
+    np.testing.assert_array_equal(R0, np.where(d.observed, d.R, 0.0).astype(np.float32))
+
+
+def test_checking_r_copies_it_once(ens):
+    R32 = ens.R.astype(np.float32)
+    peak, R = _peak(lambda: check_probability_matrix(R32))
+    # The float64 copy and the isinf mask; formerly also a copy of the present cells.
+    assert peak < 1.3 * R.nbytes
+    with pytest.raises(ValueError, match=r"got values in \[0.0, 1.5\]"):
+        check_probability_matrix(np.array([[0.0, np.nan, 1.5]]))
+
+
+def test_label_aware_in_float32_makes_no_float64_copy(ens):
+    d = ens.data
+    C = d.observed.astype(float)
+    peak, Ct = _peak(lambda: label_aware(C, d.R, d.labels, 1.0, dtype=np.float32))
+    assert Ct.dtype == np.float32
+    assert peak < 0.5 * d.R.nbytes + 4 * 8 * d.n_instances
+    np.testing.assert_array_equal(Ct, label_aware(C, d.R, d.labels, 1.0).astype(np.float32))
