@@ -39,7 +39,7 @@ def test_auto_is_the_documented_blend_of_labeled_columns_only(ens, fitted):
     lab = ens.labeled_idx
     Z_all = aggregator_features(tr.reconstruct(), ens.R, "filled")
     miss = np.isnan(ens.R)
-    parts = fit_auto_aggregator(Z_all[:, lab], ens.labels[lab], miss[:, lab], R=ens.R[:, lab])
+    parts = fit_auto_aggregator(Z_all[:, lab], ens.labels[lab], miss[:, lab])
     assert parts.w.shape == (16,)  # logits and missing-cell indicators
     np.testing.assert_allclose(tr.predict(), predict_auto(Z_all, *parts, ens.R), rtol=0, atol=1e-8)
     assert parts.mix == 1.0  # 30 labeled positives: more than 20
@@ -106,9 +106,7 @@ def test_varpro_default_is_not_worse_than_als_on_missing_cells():
         )
         for solver in ("als", "varpro")
     }
-    # The collapse this guards against cost 0.09 (issue 12's table); the two solvers'
-    # fills differ by up to ~0.015 from seed to seed on one data set.
-    assert scores["varpro"] >= scores["als"] - 0.02
+    assert scores["varpro"] >= scores["als"] - 0.01
 
 
 def test_auto_model_survives_save_and_load(ens, fitted, tmp_path):
@@ -116,40 +114,3 @@ def test_auto_model_survives_save_and_load(ens, fitted, tmp_path):
     back = CFEnsembleTrainer.load(path)
     assert back.latent_dim == "auto" and back.latent_dim_ == fitted.latent_dim_
     np.testing.assert_allclose(back.predict(ens.R[:, :50]), fitted.predict(ens.R[:, :50]))
-
-
-def test_auto_blend_learns_what_the_labels_show_and_shrinks_with_few():
-    # A diverse synthetic pool: stacking beats the mean by far, and with 50 labeled
-    # positives the blend moves weight to it; the weights stay a point of the simplex.
-    s = make_ensemble(n_classifiers=10, n_instances=1000, positive_rate=0.1, random_state=0)
-    lab = s.labeled_idx
-    y = s.labels[lab]
-    many = fit_auto_aggregator(s.R[:, lab], y)
-    assert many.blend.shape == (3,) and np.all(many.blend >= 0)
-    assert many.blend.sum() == pytest.approx(1.0)
-    assert many.blend[1] > 0.5  # stacking
-    assert many.blend[0] < 1 / 3  # the mean
-    # Deterministic for a given random_state.
-    np.testing.assert_array_equal(fit_auto_aggregator(s.R[:, lab], y).blend, many.blend)
-    # Few labels: lam = n_min / (n_min + 20) keeps the blend near equal weights.
-    keep = np.concatenate([np.flatnonzero(y == 1)[:3], np.flatnonzero(y == 0)[:100]])
-    few = fit_auto_aggregator(s.R[:, lab[keep]], y[keep])
-    lam = 3 / (3 + 20)
-    assert np.abs(few.blend - 1 / 3).max() <= lam * (2 / 3) + 1e-12
-
-
-def test_auto_blend_round_trips_and_old_files_predict_with_equal_weights(ens, fitted, tmp_path):
-    from cfensemble.persistence import load, save
-
-    path = tmp_path / "m.cfe"
-    save(fitted, path)
-    back = load(path)
-    np.testing.assert_array_equal(back.auto_blend_, fitted.auto_blend_)
-    np.testing.assert_allclose(back.predict(), fitted.predict(), rtol=0, atol=1e-12)
-    # A model fitted before the blend was learned has no auto_blend_: equal weights.
-    del back.auto_blend_
-    Z = aggregator_features(fitted.reconstruct(), ens.R, "filled")
-    expected = predict_auto(
-        Z, fitted.auto_w_, fitted.auto_b_, fitted.auto_single_, fitted.auto_mix_, None, ens.R
-    )
-    np.testing.assert_allclose(back.predict(), expected, rtol=0, atol=1e-12)

@@ -49,9 +49,8 @@ def parts(e, zkey="Z"):
     y = labels[lab]
     miss = np.isnan(R)
     agg = fit_auto_aggregator(Z[:, lab], y, miss[:, lab])
-    w, b, single, t, _ = agg
-    # 'auto' as it was shipped when this probe ran: equal weights of the three parts.
-    out = {"auto": predict_auto(Z, w, b, single, t, None, R)}
+    w, b, single, t = agg
+    out = {"auto": predict_auto(Z, w, b, single, t, R)}
     out["M"] = np.where((~miss).any(0), mean_of_observed(R), Z.mean(0))
     F = auto_stacking_features(Z, miss if w.shape[0] > Z.shape[0] else None, w.shape[0])
     out["Sli"] = predict_weighted(F, w, b) if t > 0 else out["M"]

@@ -4,7 +4,7 @@ weights, against the shipped fixed blend and c_half; on the real-data fills stor
 auto_parts.py and on synthetic fills made here (make_ensemble, as
 benchmarks/synthetic_aggregators.py), where stacking beats the mean by 0.2.
 
-    PYTHONPATH=src python benchmarks/probes/auto_weights.py real A.pkl[,B.pkl]
+    PYTHONPATH=src python benchmarks/probes/auto_weights.py real A.pkl[,B.pkl] [--baselines CSV]
     PYTHONPATH=src python benchmarks/probes/auto_weights.py synth OUT.pkl [--seeds 3]
 
 Parts (as aggregators.fit_auto_aggregator): M = mean of the observed cells, S = class-
@@ -84,6 +84,37 @@ def cv_weights(Z, R, lab_idx, y, k=5, seed=0):
     return GRID[best].mean(0)  # ties: their centre
 
 
+GRID3 = np.vstack([np.full(3, 1 / 3), GRID])  # thirds first
+
+
+def se1_weights(Z, R, lab_idx, y, k=5, seed=0):
+    """One-standard-error rule: per-fold PR-AUC of every grid blend (thirds added); among
+    the points whose mean is within one standard error (of the per-fold difference) of the
+    best, the one closest to equal thirds."""
+    n1 = int(y.sum())
+    n_min = min(n1, y.size - n1)
+    k = min(k, n_min)
+    if k < 2:
+        return None
+    rng = np.random.RandomState(seed)
+    fold = np.empty(y.size, int)
+    for c in (0, 1):
+        idx = np.flatnonzero(y == c)
+        fold[rng.permutation(idx)] = np.arange(idx.size) % k
+    S = np.empty((GRID3.shape[0], k))
+    for f in range(k):
+        tr, va = fold != f, fold == f
+        P = part_preds(Z, R, lab_idx[tr], lab_idx[va], y[tr])
+        S[:, f] = [pr_auc(y[va], g @ P) for g in GRID3]
+    mean = S.mean(1)
+    best = int(np.argmax(mean))
+    d = S[best] - S
+    se = d.std(1, ddof=1) / np.sqrt(k)
+    ok = np.flatnonzero(mean >= mean[best] - se)
+    dist = np.abs(GRID3[ok] - 1 / 3).sum(1)
+    return GRID3[ok[np.argmin(dist)]]
+
+
 def candidates(e):
     R, labels, Z = e["R"], e["labels"], np.clip(e["Z"], 0.0, 1.0)
     lab = ~np.isnan(labels)
@@ -109,6 +140,9 @@ def candidates(e):
                 w = (1 - t) * np.array([1.0, 0, 0]) + t * w  # the ramp, as the shipped blend
             out[f"sl{pname}_{k0}"] = w @ P
     out["cv"] = (np.array([1.0, 0, 0]) if wcv is None else wcv) @ P
+    wse = se1_weights(Z, R, lab_idx, y)
+    wse = np.full(3, 1 / 3) if wse is None else wse
+    out["se1"] = ((1 - t) * np.array([1.0, 0, 0]) + t * wse) @ P
     return out, wcv
 
 
@@ -192,6 +226,11 @@ if __name__ == "__main__":
     ap.add_argument("what", choices=("real", "synth"))
     ap.add_argument("path")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument(
+        "--baselines",
+        default="benchmarks/results/real_data.csv",
+        help="real: the CSV with the baselines' fold scores (real_data.py --csv-only)",
+    )
     a = ap.parse_args()
     if a.what == "synth":
         if os.path.exists(a.path):
@@ -212,6 +251,6 @@ if __name__ == "__main__":
             with open(f, "rb") as fh:
                 res.update(pickle.load(fh))
         df = score(res)
-        allr, _ = with_baselines(df)
+        allr, _ = with_baselines(df, a.baselines)
         allr.to_csv("/tmp/auto_weights_real.csv", index=False)
         report(allr, ["hindsight", "stacking"])

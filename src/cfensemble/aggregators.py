@@ -274,16 +274,13 @@ class AutoAggregator(NamedTuple):
     single : int
         The classifier with the best PR-AUC on the labeled instances.
     mix : float in [0, 1]
-        t, the share of the blend against the plain mean (1 with enough labels).
-    blend : ndarray of shape (3,)
-        The blend's weights of (mean, stacking, best single), non-negative, summing to 1.
+        t, the share of the two learned parts (1 with enough labels).
     """
 
     w: np.ndarray
     b: float
     single: int
     mix: float
-    blend: np.ndarray = np.full(3, 1.0 / 3.0)
 
 
 def auto_stacking_features(Z: np.ndarray, missing: np.ndarray | None, n_weights: int):
@@ -296,101 +293,28 @@ def auto_stacking_features(Z: np.ndarray, missing: np.ndarray | None, n_weights:
     return np.vstack([L, np.asarray(M, dtype=np.float64)])
 
 
-#: Inner folds of the labeled columns that estimate the blend's weights.
-AUTO_CV = 5
-#: The blend's weights are searched on the simplex in steps of 1 / AUTO_GRID.
-AUTO_GRID = 10
-#: Above this many labeled columns the weights are estimated on a stratified subsample.
-AUTO_CV_MAX = 20_000
-
-
-def _simplex_grid(steps: int) -> np.ndarray:
-    """Every (a, b, c) >= 0 with a + b + c = 1 on a grid of 1 / steps; (k, 3)."""
-    return np.array(
-        [(a, b, steps - a - b) for a in range(steps + 1) for b in range(steps + 1 - a)], float
-    ) / float(steps)
-
-
-def _auto_parts(Z, missing, mean, fit, cols, y_fit, n_w, class_weighted):
-    """The three parts on columns ``cols``, fitted on columns ``fit``; (3, len(cols)) and the fit.
-
-    mean: the mean of the observed cells; stacking: class-weighted logistic regression on
-    logit(Z) (+ missing-cell indicators when n_w > m); the single classifier with the best
-    PR-AUC on the fitted columns.
-    """
-    from cfensemble.metrics import pr_auc
-    from cfensemble.objective import class_weights
-
-    F = auto_stacking_features(Z, missing if n_w > Z.shape[0] else None, n_w)
-    w, b = fit_weighted_logistic(F[:, fit], y_fit, class_weights(y_fit, class_weighted), l2=AUTO_L2)
-    single = int(np.argmax([pr_auc(y_fit, Z[u, fit]) for u in range(Z.shape[0])]))
-    P = np.vstack([mean[cols], predict_weighted(F[:, cols], w, b), Z[single, cols]])
-    return P, (w, float(b), single)
-
-
-def _cv_blend(Z, missing, mean, y, n_w, class_weighted, rng) -> np.ndarray:
-    """w_cv: the simplex-grid weights of (mean, stacking, single) whose blend of the parts'
-    out-of-fold predictions (stratified AUTO_CV-fold over the labeled columns) has the best
-    pooled PR-AUC; the centre of the tied best points; (3,)."""
-    from cfensemble.metrics import pr_auc
-
-    n = y.size
-    idx = np.arange(n)
-    if n > AUTO_CV_MAX:  # stratified subsample: the weights are 3 numbers
-        keep = [
-            rng.choice(np.flatnonzero(y == c), int(round(AUTO_CV_MAX * np.mean(y == c))), False)
-            for c in (0, 1)
-        ]
-        idx = np.sort(np.concatenate(keep))
-    yy = y[idx]
-    n_min = int(min(yy.sum(), yy.size - yy.sum()))
-    k = min(AUTO_CV, n_min)
-    if k < 2:
-        return np.full(3, 1.0 / 3.0)
-    fold = np.empty(yy.size, dtype=np.int64)
-    for c in (0, 1):
-        members = np.flatnonzero(yy == c)
-        fold[rng.permutation(members)] = np.arange(members.size) % k
-    oof = np.empty((3, yy.size))
-    for f in range(k):
-        val = fold == f
-        oof[:, val], _ = _auto_parts(
-            Z, missing, mean, idx[~val], idx[val], yy[~val], n_w, class_weighted
-        )
-    grid = _simplex_grid(AUTO_GRID)
-    scores = np.array([pr_auc(yy, g @ oof) for g in grid])
-    return grid[scores >= scores.max() - 1e-12].mean(axis=0)
-
-
 def fit_auto_aggregator(
     Z: np.ndarray,
     y: np.ndarray,
     missing: np.ndarray | None = None,
     *,
-    R: np.ndarray | None = None,
     use_class_weights: bool = True,
-    random_state: int = 0,
+    l2: float = AUTO_L2,
 ) -> AutoAggregator:
-    """The 'auto' aggregator: a blend of three simple combiners, its weights learned by
-    cross-validation on the labeled columns and shrunk toward equal weights.
+    """The 'auto' aggregator: combine the simple combiners instead of choosing one.
 
-    p_i = (1 - t) M_i + t (v_M M_i + v_S S_i + v_B B_i), with the parts
+    p_i = (1 - 2t/3) mean_{u observed} r_ui + (t/3) sigmoid(w . f_i + b) + (t/3) z_{s,i},
 
-    - M: the mean of the observed cells (of Z's columns when ``R`` is not given);
-    - S: class-weighted logistic stacking (L2 0.1 on the class-weighted mean loss) on the
-      logits of z_i and, where cells are missing, their missing-cell indicators (a
-      classifier that abstains where it is unsure tells something by abstaining);
-    - B: the single classifier with the best PR-AUC on the labeled instances.
-
-    The weights v = lam v_cv + (1 - lam) (1/3, 1/3, 1/3): v_cv is the point of a simplex
-    grid (step 0.1) whose blend of the parts' out-of-fold predictions (stratified 5-fold
-    over the labeled columns) has the best PR-AUC, and lam = n_min / (n_min + 20) trusts it
-    as far as the labels allow (n_min: the labeled count of the smaller class). Choosing
-    one combiner by inner cross-validation was noise on a few hundred labeled rows (issue
-    12); shrinking a continuous weighting toward the average of the three keeps what the
-    labels show clearly (stacking far ahead of the mean on diverse pools) and ignores what
-    they cannot show. With few labels the blend also gives way to the mean:
-    t = min(1, n_min / 20); with one class only, p = M exactly.
+    the average of three combiners that each win somewhere: the mean of the observed
+    cells (of Z's columns when R is not given to :func:`predict_auto`), class-weighted
+    logistic stacking (L2 ``l2`` on the class-weighted mean loss) on f_i = the logits of
+    z_i and, where cells are missing, their missing-cell indicators (a classifier that
+    abstains where it is unsure tells something by abstaining), and the single classifier
+    s with the best PR-AUC on the labeled instances. Choosing among them
+    by inner cross-validation on a few hundred labeled rows was noise (issue 12); their
+    average was never far from the best of them on the real-data benchmark. With few
+    labels the two learned parts move toward the mean: t = min(1, n_min / 20), n_min the
+    labeled count of the smaller class (0 with one class only: the mean).
 
     Parameters
     ----------
@@ -398,17 +322,16 @@ def fit_auto_aggregator(
     y : ndarray of shape (n_L,), 0/1
     missing : bool ndarray of shape (m_R, n_L), optional
         Which cells of R were missing; indicators join the stacking inputs when any is.
-    R : ndarray of shape (m, n_L), optional
-        The predictions behind Z, NaN where missing: the mean part averages its observed
-        cells (as :func:`predict_auto` does when given R).
     use_class_weights : bool, default=True
-    random_state : int, default=0
-        Seeds the inner folds (the fit is deterministic for a given value).
+    l2 : float >= 0, default=0.1
 
     Returns
     -------
     AutoAggregator
     """
+    from cfensemble.metrics import pr_auc
+    from cfensemble.objective import class_weights
+
     Z = np.clip(np.asarray(Z, dtype=np.float64), 0.0, 1.0)
     y = np.asarray(y, dtype=np.float64)
     m = Z.shape[0]
@@ -416,41 +339,19 @@ def fit_auto_aggregator(
     n_min = min(n_pos, y.size - n_pos)
     use_missing = missing is not None and np.any(missing)
     n_w = m + (np.asarray(missing).shape[0] if use_missing else 0)
-    thirds = np.full(3, 1.0 / 3.0)
     if n_min == 0:
-        return AutoAggregator(np.zeros(n_w), 0.0, 0, 0.0, thirds)
-    mean = _mean_part(Z, R)
-    every = np.arange(y.size)
-    _, (w, b, single) = _auto_parts(Z, missing, mean, every, every[:0], y, n_w, use_class_weights)
-    rng = np.random.RandomState(random_state)
-    v_cv = _cv_blend(Z, missing, mean, y, n_w, use_class_weights, rng)
-    lam = n_min / (n_min + AUTO_MIN_CLASS)
-    blend = lam * v_cv + (1.0 - lam) * thirds
-    return AutoAggregator(w, b, single, min(1.0, n_min / AUTO_MIN_CLASS), blend)
-
-
-def _mean_part(Z: np.ndarray, R: np.ndarray | None) -> np.ndarray:
-    """The mean of R's observed cells per column (a column with none: the mean of Z)."""
-    mean = Z.mean(axis=0)
-    if R is None:
-        return mean
-    observed = ~np.isnan(R)
-    return np.where(observed.any(axis=0), mean_of_observed(R), mean)
+        return AutoAggregator(np.zeros(n_w), 0.0, 0, 0.0)
+    F = auto_stacking_features(Z, missing if use_missing else None, n_w)
+    w, b = fit_weighted_logistic(F, y, class_weights(y, use_class_weights), l2=l2)
+    scores = [pr_auc(y, Z[u]) for u in range(m)]
+    return AutoAggregator(w, float(b), int(np.argmax(scores)), min(1.0, n_min / AUTO_MIN_CLASS))
 
 
 def predict_auto(
-    Z: np.ndarray,
-    w: np.ndarray,
-    b: float,
-    single: int,
-    mix: float,
-    blend: np.ndarray | None = None,
-    R=None,
+    Z: np.ndarray, w: np.ndarray, b: float, single: int, mix: float, R=None
 ) -> np.ndarray:
     """The 'auto' aggregator's probabilities (see :func:`fit_auto_aggregator`); (m, k) -> (k,).
 
-    ``blend``: the weights of (mean, stacking, single), equal when None (so
-    ``predict_auto(Z, *fit_auto_aggregator(...), R)`` works).
     ``R``: ndarray (m_R, k) with NaN where missing, the predictions behind Z. The mean part
     averages R's observed cells (a column with none: the mean of Z), and R's missing cells
     are the indicators when w has weights for them. Without R: the mean of Z, no indicators.
@@ -458,13 +359,13 @@ def predict_auto(
     missing = None if R is None else np.isnan(R)
     # Reconstructed cells can leave [0, 1]: clip so every part is a probability.
     Z = np.clip(Z, 0.0, 1.0)
-    # The observed cells only: where abstention is informative (a classifier leaving
-    # out the instances it is unsure of), filled cells dilute it (defaults_probe.md).
-    mean = _mean_part(Z, R)
-    v = np.full(3, 1.0 / 3.0) if blend is None else np.asarray(blend, dtype=np.float64)
-    # p = (1 - t) M + t (v_M M + v_S S + v_B B)
-    p = (1.0 - mix + mix * v[0]) * mean
+    mean = Z.mean(axis=0)
+    if R is not None:
+        # The observed cells only: where abstention is informative (a classifier leaving
+        # out the instances it is unsure of), filled cells dilute it (defaults_probe.md).
+        mean = np.where((~missing).any(axis=0), mean_of_observed(R), mean)
+    p = (1.0 - 2.0 * mix / 3.0) * mean
     if mix > 0:
         F = auto_stacking_features(Z, missing, w.shape[0])
-        p = p + mix * (v[1] * predict_weighted(F, w, b) + v[2] * Z[single])
+        p = p + (mix / 3.0) * (predict_weighted(F, w, b) + Z[single])
     return p

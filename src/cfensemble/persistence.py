@@ -73,7 +73,7 @@ class ArraySpec:
     file has it. Symbols: ``m`` classifiers, ``d`` latent dimension, ``n`` fitted instances,
     ``f`` aggregator features, ``h`` recorded iterations, ``a`` the 'auto' aggregator's
     stacking inputs (f, or f + m when missing-cell indicators join them; see
-    :func:`_dimensions`), ``v`` the 'auto' blend's three weights."""
+    :func:`_dimensions`)."""
 
     shape: tuple[str, ...]
     values: str = "finite"  # 'finite' | 'nonneg' | 'prob_or_nan' | 'label_or_nan'
@@ -99,7 +99,6 @@ _COMMON_ARRAYS = {
     "confidence_.reliability_": ArraySpec(("m",), "finite", required=False),
     **{f"history_.{k}": ArraySpec(("h",)) for k in _HISTORY_KEYS},
     "auto_w_": ArraySpec(("a",), required=False),
-    "auto_blend_": ArraySpec(("v",), required=False),
 }
 _COMMON_SCALARS = {
     "b_": ScalarSpec("float"),
@@ -189,7 +188,6 @@ def _dimensions(trainer, scalars: dict, history_len: int | None) -> dict[str, in
         "f": f,
         "h": -1 if history_len is None else history_len,
         "a": (f, f + m),  # either length is valid: a tuple of alternatives
-        "v": 3,
     }
 
 

@@ -209,9 +209,7 @@ class BaseCFTrainer(BaseEstimator):
         supervised term. 'shrinkage' replaces w_, b_ by weights shrunk toward equal weights
         (``aggregators.fit_shrinkage_logistic``, strength in ``shrinkage_``); 'auto' keeps
         them for L_CF and predicts with ``aggregators.fit_auto_aggregator``'s blend, stored
-        as auto_w_, auto_b_ (stacking on logit features), auto_single_, auto_mix_ and
-        auto_blend_ (the weights of mean, stacking and single, learned by inner
-        cross-validation on the labeled columns and shrunk toward equal weights).
+        as auto_w_, auto_b_ (stacking on logit features), auto_single_ and auto_mix_.
         """
         if self.aggregator not in ("shrinkage", "auto"):
             return
@@ -224,10 +222,8 @@ class BaseCFTrainer(BaseEstimator):
                 Z, y, use_class_weights=self.use_class_weights
             )
             return
-        auto = fit_auto_aggregator(
-            Z, y, np.isnan(R_L), R=R_L, use_class_weights=self.use_class_weights
-        )
-        self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_, self.auto_blend_ = auto
+        auto = fit_auto_aggregator(Z, y, np.isnan(R_L), use_class_weights=self.use_class_weights)
+        self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_ = auto
 
     def _fit_confidence(self, data: EnsembleData):
         """Fit ``confidence_`` and return the base confidence C (m, n) of ``data``.
@@ -339,12 +335,7 @@ class BaseCFTrainer(BaseEstimator):
         if self.aggregator == "mean":
             return predict_mean(Z)
         if self.aggregator == "auto":
-            # auto_blend_ is absent from model files written before the blend was learned:
-            # equal weights, what those models predicted with.
-            blend = getattr(self, "auto_blend_", None)
-            return predict_auto(
-                Z, self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_, blend, R
-            )
+            return predict_auto(Z, self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_, R)
         return predict_weighted(Z, self.w_, self.b_)
 
     def reconstruct(self, R_new=None, C_new=None) -> np.ndarray:

@@ -112,12 +112,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
         'weighted': class-weighted logistic regression on the aggregator input (fitted to
         convergence). 'shrinkage': the same with the weights shrunk toward equal weights,
         strength by empirical Bayes (``aggregators.fit_shrinkage_logistic``). 'mean': the
-        average of the input (observed cells, missing ones reconstructed). 'auto': a blend
-        of the mean of the observed cells, logistic stacking on logits and missing-cell
-        indicators, and the best single classifier on the labeled instances, its weights
-        learned by inner cross-validation on the labeled columns and shrunk toward equal
-        weights; it moves toward the mean below 20 labeled instances of the smaller class
-        (``aggregators.fit_auto_aggregator``).
+        average of the input (observed cells, missing ones reconstructed). 'auto': the
+        average of the mean, logistic stacking on logits and missing-cell indicators, and
+        the best single classifier on the labeled instances, moving toward the mean below
+        20 labeled instances of the smaller class (``aggregators.fit_auto_aggregator``).
         Whatever the choice, the fit loop's supervised term uses the weighted aggregator.
     aggregator_input : {'filled', 'reconstruction', 'both'}, default='filled'
         What the aggregator sees: the observed predictions with missing cells filled from
@@ -189,10 +187,9 @@ class CFEnsembleTrainer(BaseCFTrainer):
         The rho used (``rho``, or the solver's default when None).
     shrinkage_ : float
         aggregator='shrinkage': the strength toward equal weights (0: none, 1: equal).
-    auto_w_, auto_b_, auto_single_, auto_mix_, auto_blend_
+    auto_w_, auto_b_, auto_single_, auto_mix_
         aggregator='auto': the stacking part's weights and intercept, the best single
-        classifier, the blend's share against the mean and its three weights (mean,
-        stacking, single).
+        classifier and the blend's mixing weights.
     C_ : ndarray of shape (n_classifiers, n_instances)
         The base confidence used.
     C_label_aware_ : ndarray of shape (n_classifiers, n_instances)
