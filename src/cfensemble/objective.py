@@ -127,7 +127,11 @@ def aggregator_features(
     R this is R itself, so the aggregator nests stacking.
     'both': the filled matrix stacked over R_hat (2m, k).
 
-    R_hat : ndarray of shape (m, k);  R : ndarray of shape (m, k), NaN where missing.
+    Parameters
+    ----------
+    R_hat : ndarray of shape (m, k)
+    R : ndarray of shape (m, k), NaN where missing
+    kind : {'reconstruction', 'filled', 'both'}
     missing : ndarray of bool, shape (m, k), optional
         ``np.isnan(R)`` when the caller already holds it (a loop over the same R).
     """
