@@ -180,9 +180,19 @@ def test_signal_during_model_write_keeps_the_old_model(sig, work, capsys, monkey
     assert snapshot(work) == before
 
 
+@pytest.mark.parametrize("host_handler", [False, True], ids=["default", "host-handler"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_during_fit_keeps_the_old_model(sig, work, capsys, monkeypatch):
+def test_signal_during_fit_keeps_the_old_model(sig, host_handler, work, capsys, monkeypatch):
+    # host-handler: the process had its own SIGINT/SIGTERM handler (one that does not raise,
+    # as a host application or an earlier library may install): the command still stops
+    # with 130, and the host's handler is back afterwards.
     before = snapshot(work)
+
+    def host(signum, frame):
+        pass
+
+    if host_handler:
+        saved = {s: signal.signal(s, host) for s in (signal.SIGINT, signal.SIGTERM)}
 
     class Bar:
         calls = 0
@@ -202,7 +212,15 @@ def test_signal_during_fit_keeps_the_old_model(sig, work, capsys, monkeypatch):
             pass
 
     monkeypatch.setattr(cli, "_progress_bar", lambda *a: Bar())
-    code = run("fit", *FIT_ARGS(work), "--out", work / "model.cfe")
+    try:
+        code = run("fit", *FIT_ARGS(work), "--out", work / "model.cfe")
+        if host_handler:
+            assert signal.getsignal(signal.SIGINT) is host
+            assert signal.getsignal(signal.SIGTERM) is host
+    finally:
+        if host_handler:
+            for s, handler in saved.items():
+                signal.signal(s, handler)
     err = one_line_error(code, capsys, 130)
     assert "interrupted" in err
     assert snapshot(work) == before

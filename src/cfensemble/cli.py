@@ -768,17 +768,25 @@ def _interrupt(signum, frame):
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM behaves as Ctrl-C: the command stops and nothing partial is written."""
+def _signals_as_interrupt():
+    """SIGTERM, and SIGINT whatever handler it had, stop the command as Ctrl-C does: nothing
+    partial is written, status 130. A SIGINT the process was started to ignore stays
+    ignored; the handlers in place before are restored after the command."""
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-    except ValueError:  # not the main thread
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) is not signal.SIG_IGN or sig == signal.SIGTERM:
+                previous[sig] = signal.signal(sig, _interrupt)
+    except ValueError:  # not the main thread: signals are the host's business
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv=None) -> int:
@@ -791,7 +799,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        with _sigterm_as_interrupt():
+        with _signals_as_interrupt():
             return args.func(args)
     except KeyboardInterrupt:
         print("cfensemble: interrupted; no file was changed", file=sys.stderr)
