@@ -186,44 +186,67 @@ def test_signal_during_fit_keeps_the_old_model(sig, host_handler, work, capsys, 
     # host-handler: the process had its own SIGINT/SIGTERM handler (one that does not raise,
     # as a host application or an earlier library may install): the command still stops
     # with 130, and the host's handler is back afterwards.
+    # (A process started in the background by a non-interactive shell inherits SIGINT
+    # ignored; Ctrl-C arriving presupposes it is not, so the test starts from Python's own
+    # handler, or from the host's.)
     before = snapshot(work)
 
     def host(signum, frame):
         pass
 
+    start = host if host_handler else signal.default_int_handler
+    saved = {signal.SIGINT: signal.signal(signal.SIGINT, start)}
     if host_handler:
-        saved = {s: signal.signal(s, host) for s in (signal.SIGINT, signal.SIGTERM)}
+        saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, host)
 
-    class Bar:
-        calls = 0
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def update(self, k):
-            Bar.calls += 1
-            if Bar.calls == 2:
-                os.kill(os.getpid(), sig)
-
-        def set_postfix(self, **kw):
-            pass
-
-    monkeypatch.setattr(cli, "_progress_bar", lambda *a: Bar())
+    monkeypatch.setattr(cli, "_progress_bar", lambda *a: _KillOnSecondUpdate(sig))
     try:
         code = run("fit", *FIT_ARGS(work), "--out", work / "model.cfe")
         if host_handler:
             assert signal.getsignal(signal.SIGINT) is host
             assert signal.getsignal(signal.SIGTERM) is host
     finally:
-        if host_handler:
-            for s, handler in saved.items():
-                signal.signal(s, handler)
+        for s, handler in saved.items():
+            signal.signal(s, handler)
     err = one_line_error(code, capsys, 130)
     assert "interrupted" in err
     assert snapshot(work) == before
+
+
+def test_an_ignored_sigint_stays_ignored(work, capsys, monkeypatch):
+    # A process started with SIGINT ignored (a background job of a script) keeps it
+    # ignored, as Python itself does: the fit completes, and the handler is still SIG_IGN.
+    before = snapshot(work)
+    saved = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        monkeypatch.setattr(cli, "_progress_bar", lambda *a: _KillOnSecondUpdate(signal.SIGINT))
+        code = run("fit", *FIT_ARGS(work), "--out", work / "model.cfe")
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    assert code == 0, capsys.readouterr().err
+    assert snapshot(work) != before  # the new model was written
+
+
+class _KillOnSecondUpdate:
+    """A progress bar that sends ``sig`` to this process at its second update."""
+
+    def __init__(self, sig):
+        self.sig, self.calls = sig, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, k):
+        self.calls += 1
+        if self.calls == 2:
+            os.kill(os.getpid(), self.sig)
+
+    def set_postfix(self, **kw):
+        pass
 
 
 def test_sigterm_to_a_real_process_exits_130(work):
