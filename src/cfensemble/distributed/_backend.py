@@ -23,8 +23,8 @@ import threading
 
 import numpy as np
 
+from cfensemble._optional import import_optional
 from cfensemble.distributed._blocks import BlockBackend, add
-from cfensemble.exceptions import MissingDependencyError
 
 logger = logging.getLogger("cfensemble")
 
@@ -33,13 +33,10 @@ _AUTO_LOCK = threading.Lock()
 
 
 def _import_distributed():
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover - exercised without the extra
-        raise MissingDependencyError(
-            "backend='dask' needs dask and distributed: pip install cfensemble[dask]"
-        ) from exc
-    return distributed
+    return import_optional(
+        "distributed",
+        "backend='dask' needs dask and distributed: pip install cfensemble[dask]",
+    )
 
 
 def get_client(client=None):

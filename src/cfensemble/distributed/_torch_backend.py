@@ -43,8 +43,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cfensemble._optional import import_optional
 from cfensemble._validation import check_device
-from cfensemble.exceptions import InvalidParameterError, MissingDependencyError
+from cfensemble.exceptions import InvalidParameterError
 from cfensemble.optimization._varpro import combine_terms
 
 #: Largest block * d^2 (entries of one batch of d x d system matrices).
@@ -53,13 +54,10 @@ BLOCK_ELEMENTS = 2**24
 
 def import_torch():
     """torch, or a MissingDependencyError naming the extra."""
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - exercised only without torch
-        raise MissingDependencyError(
-            "backend='torch' needs PyTorch: pip install cfensemble[torch] (or pip install torch)"
-        ) from exc
-    return torch
+    return import_optional(
+        "torch",
+        "backend='torch' needs PyTorch: pip install cfensemble[torch] (or pip install torch)",
+    )
 
 
 def resolve_device(torch, device) -> str:

@@ -38,10 +38,11 @@ import numbers
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from cfensemble._optional import import_optional
 from cfensemble._params import store_params
 from cfensemble._validation import check_dtype, check_option, check_scalar, warn_external
 from cfensemble.data import EnsembleData
-from cfensemble.exceptions import InvalidParameterError, MissingDependencyError, NonFiniteError
+from cfensemble.exceptions import InvalidParameterError, NonFiniteError
 from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
 from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, update_instances
 from cfensemble.optimization._base import BaseCFTrainer, logger
@@ -52,14 +53,11 @@ DTYPES = ("float32", "float64")
 
 
 def _import_torch():
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - exercised only without torch
-        raise MissingDependencyError(
-            "CFEnsemblePyTorchTrainer needs PyTorch: pip install cfensemble[torch] "
-            "(or pip install torch)"
-        ) from exc
-    return torch
+    return import_optional(
+        "torch",
+        "CFEnsemblePyTorchTrainer needs PyTorch: pip install cfensemble[torch] "
+        "(or pip install torch)",
+    )
 
 
 # ---------------------------------------------------------------------- torch kernels
