@@ -63,18 +63,24 @@ def part_preds(Z, R, lab_fit, cols, y_fit):
     return np.vstack([M, S, Z[single, cols]])
 
 
-def cv_weights(Z, R, lab_idx, y, k=5, seed=0):
-    """w_cv: the simplex-grid weights of (M, S, B) with the best pooled out-of-fold PR-AUC."""
+def stratified_folds(y, k, seed):
+    """(fold of each labeled column, k): k = min(k, the smaller class's count) folds, each
+    class dealt round-robin over them in a random order."""
     n1 = int(y.sum())
-    n_min = min(n1, y.size - n1)
-    k = min(k, n_min)
-    if k < 2:
-        return None
+    k = min(k, n1, y.size - n1)
     rng = np.random.RandomState(seed)
     fold = np.empty(y.size, int)
     for c in (0, 1):
         idx = np.flatnonzero(y == c)
-        fold[rng.permutation(idx)] = np.arange(idx.size) % k
+        fold[rng.permutation(idx)] = np.arange(idx.size) % max(k, 1)
+    return fold, k
+
+
+def cv_weights(Z, R, lab_idx, y, k=5, seed=0):
+    """w_cv: the simplex-grid weights of (M, S, B) with the best pooled out-of-fold PR-AUC."""
+    fold, k = stratified_folds(y, k, seed)
+    if k < 2:
+        return None
     oof = np.empty((3, y.size))
     for f in range(k):
         tr, va = fold != f, fold == f
@@ -91,16 +97,9 @@ def se1_weights(Z, R, lab_idx, y, k=5, seed=0):
     """One-standard-error rule: per-fold PR-AUC of every grid blend (thirds added); among
     the points whose mean is within one standard error (of the per-fold difference) of the
     best, the one closest to equal thirds."""
-    n1 = int(y.sum())
-    n_min = min(n1, y.size - n1)
-    k = min(k, n_min)
+    fold, k = stratified_folds(y, k, seed)
     if k < 2:
         return None
-    rng = np.random.RandomState(seed)
-    fold = np.empty(y.size, int)
-    for c in (0, 1):
-        idx = np.flatnonzero(y == c)
-        fold[rng.permutation(idx)] = np.arange(idx.size) % k
     S = np.empty((GRID3.shape[0], k))
     for f in range(k):
         tr, va = fold != f, fold == f
