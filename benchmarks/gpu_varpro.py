@@ -127,6 +127,8 @@ def run(method: str, data, n: int, device: str, deadline: float) -> dict:
     import torch
     from sklearn.exceptions import ConvergenceWarning
 
+    from cfensemble.exceptions import NonFiniteError
+
     dev = device if method in ON_DEVICE else "cpu"
     last = {"loss": float("nan"), "it": 0}
 
@@ -151,6 +153,10 @@ def run(method: str, data, n: int, device: str, deadline: float) -> dict:
             stopped = "converged" if tr.converged_ else "max_iter"
         except _TimeUp:
             stopped = "time cap"
+        except NonFiniteError:
+            # A result too (float32 at n = 10^6 on an H200): the table says so and the
+            # other methods still run.
+            stopped = "non-finite factors"
         _sync(dev)
         wall = time.perf_counter() - t0
     out = {
@@ -158,7 +164,7 @@ def run(method: str, data, n: int, device: str, deadline: float) -> dict:
         "stopped": stopped,
         "peak_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
     }
-    if stopped == "time cap":
+    if stopped in ("time cap", "non-finite factors"):
         out.update(J=last["loss"], iters=last["it"])
     else:
         out.update(J=float(tr.combined_loss(data)), iters=int(tr.n_iter_))

@@ -348,9 +348,16 @@ class CFEnsembleTrainer(BaseCFTrainer):
             if not (np.isfinite(X).all() and np.isfinite(Y).all() and np.isfinite(w).all()):
                 # varpro with lambda_reg = 0 and missing cells: singular systems, NaN factors
                 # (the ALS loop checks every sweep and stops sooner).
+                # float32 on the torch backend: a far L-BFGS trial step (|X| ~ 10^4 at
+                # n = 10^6 on a GPU) leaves X^T X indefinite in float32 (gpu.md).
+                hint = (
+                    "; or use dtype='float64' (float32 can lose positive definiteness)"
+                    if np.dtype(self.dtype) == np.float32
+                    else ""
+                )
                 raise NonFiniteError(
                     f"{self.solver} produced non-finite factors; raise lambda_reg "
-                    f"(now {self.lambda_reg})"
+                    f"(now {self.lambda_reg}){hint}"
                 )
             self.X_, self.Y_, self.w_, self.b_ = X, Y, w, b
         finally:
