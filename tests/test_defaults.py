@@ -7,6 +7,7 @@ from cfensemble.aggregators import fit_auto_aggregator, predict_auto
 from cfensemble.data import EnsembleData
 from cfensemble.objective import aggregator_features
 from cfensemble.optimization import CFEnsembleTrainer
+from cfensemble.patterns import observed_patterns, pattern_index
 from cfensemble.synthetic import apply_missingness, make_ensemble
 
 
@@ -39,12 +40,73 @@ def test_auto_is_the_documented_blend_of_labeled_columns_only(ens, fitted):
     lab = ens.labeled_idx
     Z_all = aggregator_features(tr.reconstruct(), ens.R, "filled")
     miss = np.isnan(ens.R)
-    parts = fit_auto_aggregator(Z_all[:, lab], ens.labels[lab], miss[:, lab])
-    assert parts.w.shape == (16,)  # logits and missing-cell indicators
-    np.testing.assert_allclose(tr.predict(), predict_auto(Z_all, *parts, ens.R), rtol=0, atol=1e-8)
+    # The patterns of every column (no label read), the models fitted on the labeled ones.
+    patterns = observed_patterns(~miss)
+    parts = fit_auto_aggregator(Z_all[:, lab], ens.labels[lab], patterns=patterns)
+    assert parts.w.shape == (8,) and parts.pattern_w.shape == (len(patterns), 8)
+    assert len(patterns) > 20  # 30% of 8 cells missing at random: many observed sets
+    np.testing.assert_allclose(tr.predict(), predict_auto(Z_all, parts, ens.R), rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(tr.auto_patterns_, patterns)
     assert parts.mix == 1.0  # 30 labeled positives: more than 20
     p = tr.predict()
     assert np.all((p >= 0) & (p <= 1))
+
+
+def test_observed_patterns_most_frequent_first_without_complete_or_empty():
+    obs = np.array(
+        [
+            [1, 1, 1, 0, 0, 0, 1, 0],
+            [1, 0, 0, 1, 1, 1, 1, 0],
+            [1, 1, 1, 1, 1, 1, 0, 0],
+        ],
+        dtype=bool,
+    )
+    # Columns (observed sets): complete x1, {0,2} x2, {1,2} x3, {0,1} x1, empty x1.
+    pats = observed_patterns(obs)
+    np.testing.assert_array_equal(pats, [[0, 1, 1], [1, 0, 1], [1, 1, 0]])
+    np.testing.assert_array_equal(observed_patterns(obs, max_patterns=1), [[0, 1, 1]])
+    np.testing.assert_array_equal(pattern_index(obs, pats), [-1, 1, 1, 0, 0, 0, 2, -1])
+    assert observed_patterns(np.ones((3, 5), dtype=bool)).shape == (0, 3)
+    assert observed_patterns(np.ones((9, 0), dtype=bool)).shape == (0, 9)
+    # More than 8 classifiers: patterns span two packed bytes.
+    wide = np.ones((10, 4), dtype=bool)
+    wide[9, :2] = False
+    np.testing.assert_array_equal(pattern_index(wide, observed_patterns(wide)), [0, 0, -1, -1])
+
+
+def test_auto_stacking_is_a_reduced_feature_model_per_pattern():
+    # Block missingness: classifiers 0-2 absent for a third of the instances. Their
+    # stacking model is logistic regression on the logits of classifiers 3-5 alone, fitted
+    # on every labeled column; the filled values of their missing cells cannot move it.
+    s = make_ensemble(n_classifiers=6, n_instances=600, random_state=4, labeled_fraction=0.5)
+    R = s.R.copy()
+    R[:3, 400:] = np.nan
+    rng = np.random.RandomState(0)
+    Z = np.where(np.isnan(R), rng.uniform(size=R.shape), R)  # any fill
+    lab = s.labeled_idx
+    y = s.labels[lab]
+    agg = fit_auto_aggregator(Z[:, lab], y, patterns=observed_patterns(~np.isnan(R)))
+    np.testing.assert_array_equal(agg.patterns, [[0, 0, 0, 1, 1, 1]])
+    assert np.all(agg.pattern_w[0, :3] == 0)
+    from cfensemble.aggregators import AUTO_L2, fit_weighted_logistic, logit_features
+    from cfensemble.objective import class_weights
+
+    w, b = fit_weighted_logistic(logit_features(Z[3:, lab]), y, class_weights(y), l2=AUTO_L2)
+    np.testing.assert_allclose(agg.pattern_w[0, 3:], w, atol=1e-8)
+    np.testing.assert_allclose(agg.pattern_b[0], b, atol=1e-8)
+    p = predict_auto(Z, agg, R)
+    Z2 = Z.copy()
+    other = [u for u in range(3) if u != agg.single]
+    Z2[other, 400:] = rng.uniform(size=(len(other), 200))  # another fill of the missing cells
+    np.testing.assert_allclose(predict_auto(Z2, agg, R)[400:], p[400:], atol=1e-12)
+    # A pattern the fit never saw: the model of all classifiers on the fill.
+    R3 = R.copy()
+    R3[4, :5] = np.nan
+    full = 1 / (1 + np.exp(-(agg.w @ logit_features(Z[:, :5]) + agg.b)))
+    mean = np.nanmean(R3[:, :5], axis=0)
+    t = agg.mix
+    expected = (1 - 2 * t / 3) * mean + t / 3 * (full + Z[agg.single, :5])
+    np.testing.assert_allclose(predict_auto(Z, agg, R3)[:5], expected, atol=1e-12)
 
 
 def test_auto_never_uses_test_labels(ens):
@@ -73,10 +135,10 @@ def test_label_scarce_auto_moves_to_the_mean():
         parts = fit_auto_aggregator(Z, y)
         assert parts.mix == pytest.approx(mix)
     # No positive at all: exactly the mean.
-    np.testing.assert_allclose(predict_auto(Z, *parts), Z.mean(axis=0))
+    np.testing.assert_allclose(predict_auto(Z, parts), Z.mean(axis=0))
     # ... of the observed cells when R is given.
     R = np.where(rng.uniform(size=Z.shape) < 0.3, np.nan, Z)
-    np.testing.assert_allclose(predict_auto(Z, *parts, R), np.nanmean(R, axis=0))
+    np.testing.assert_allclose(predict_auto(Z, parts, R), np.nanmean(R, axis=0))
     s = make_ensemble(
         n_classifiers=6, n_instances=400, positive_rate=0.05, random_state=0, labeled_fraction=0.1
     )

@@ -5,6 +5,10 @@ baselines' fold scores in benchmarks/results/real_data.csv (same folds, same cel
     PYTHONPATH=src python benchmarks/probes/auto_candidates.py A.pkl[,B.pkl] [Zkey]
 
 Zkey: which stored fill the blends read ('Z', the default rank, or 'Z1', 'Z3', ...).
+
+'auto' is the library's current one; defaults_probe.md sections 6-7 ran before its
+stacking part became reduced-feature models (section 8), when 'auto' was
+(1 - 2t/3) M + t/3 (Sli + S1) with the Sli computed here (commit 674214d).
 """
 
 import os
@@ -49,11 +53,18 @@ def parts(e, zkey="Z"):
     y = labels[lab]
     miss = np.isnan(R)
     agg = fit_auto_aggregator(Z[:, lab], y, miss[:, lab])
-    w, b, single, t = agg
-    out = {"auto": predict_auto(Z, w, b, single, t, R)}
+    single, t = agg.single, agg.mix
+    out = {"auto": predict_auto(Z, agg, R)}
     out["M"] = np.where((~miss).any(0), mean_of_observed(R), Z.mean(0))
-    F = auto_stacking_features(Z, miss if w.shape[0] > Z.shape[0] else None, w.shape[0])
-    out["Sli"] = predict_weighted(F, w, b) if t > 0 else out["M"]
+    # Sli: the stacking part of sections 6-7 ('auto' before section 8): one model on the
+    # fill's logits and, where cells are missing, missing-cell indicators.
+    n_w = Z.shape[0] * (2 if miss[:, lab].any() else 1)
+    F = auto_stacking_features(Z, miss if n_w > Z.shape[0] else None, n_w)
+    if t > 0:
+        w, b = fit_weighted_logistic(F[:, lab], y, class_weights(y), l2=0.1)
+        out["Sli"] = predict_weighted(F, w, b)
+    else:
+        out["Sli"] = out["M"]
     L = logit_features(Z)
     w2, b2 = fit_weighted_logistic(L[:, lab], y, class_weights(y), l2=0.1)
     out["Sl"] = predict_weighted(L, w2, b2)

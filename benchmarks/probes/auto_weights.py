@@ -13,6 +13,10 @@ single classifier on the labeled rows. Out-of-fold (inner stratified K-fold on t
 columns) predictions of the three parts give, on a simplex grid, the weights with the best
 pooled out-of-fold PR-AUC, w_cv; the blend uses w = lam w_cv + (1 - lam) w_prior with
 lam = n_min / (n_min + k0), n_min the labeled count of the smaller class.
+
+S here is the stacking part of 'auto' as it was for this probe (defaults_probe.md
+section 7, commit 674214d); the library's 'auto' now models each missingness pattern
+(section 8).
 """
 
 import os

@@ -7,6 +7,7 @@ import numpy as np
 from cfensemble._validation import check_confidence, check_labels, check_probability_matrix
 from cfensemble.confidence import CHUNK_CELLS
 from cfensemble.exceptions import InvalidInputError
+from cfensemble.patterns import AUTO_MAX_PATTERNS, observed_patterns
 
 
 class EnsembleData:
@@ -89,6 +90,11 @@ class EnsembleData:
     @property
     def missing_rate(self) -> float:
         return 1.0 - self.observed.mean()
+
+    def observed_patterns(self, max_patterns: int = AUTO_MAX_PATTERNS) -> np.ndarray:
+        """The most frequent observed sets of the columns; (k, m) bool (see
+        :func:`cfensemble.patterns.observed_patterns`)."""
+        return observed_patterns(self.observed, max_patterns)
 
     def R_filled(self, fill: float = 0.0, dtype=np.float64) -> np.ndarray:
         """R with missing cells replaced by ``fill`` (they carry zero confidence).

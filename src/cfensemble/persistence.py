@@ -51,6 +51,7 @@ from cfensemble.exceptions import (
     NotFittedError,
 )
 from cfensemble.objective import n_aggregator_features
+from cfensemble.patterns import AUTO_MAX_PATTERNS
 
 logger = logging.getLogger("cfensemble")
 
@@ -72,11 +73,11 @@ class ArraySpec:
     """A fitted array: its shape in dimension symbols, what values it may hold, whether every
     file has it. Symbols: ``m`` classifiers, ``d`` latent dimension, ``n`` fitted instances,
     ``f`` aggregator features, ``h`` recorded iterations, ``a`` the 'auto' aggregator's
-    stacking inputs (f, or f + m when missing-cell indicators join them; see
-    :func:`_dimensions`)."""
+    stacking inputs (f, or f + m in files whose stacking part has missing-cell indicators),
+    ``k`` the missingness patterns with a model of their own (see :func:`_dimensions`)."""
 
     shape: tuple[str, ...]
-    values: str = "finite"  # 'finite' | 'nonneg' | 'prob_or_nan' | 'label_or_nan'
+    values: str = "finite"  # 'finite' | 'nonneg' | 'prob_or_nan' | 'label_or_nan' | 'binary'
     required: bool = True
 
 
@@ -99,6 +100,10 @@ _COMMON_ARRAYS = {
     "confidence_.reliability_": ArraySpec(("m",), "finite", required=False),
     **{f"history_.{k}": ArraySpec(("h",)) for k in _HISTORY_KEYS},
     "auto_w_": ArraySpec(("a",), required=False),
+    # 'auto''s reduced-feature models (files from before them lack the three: still read)
+    "auto_patterns_": ArraySpec(("k", "m"), "binary", required=False),
+    "auto_pattern_w_": ArraySpec(("k", "f"), required=False),
+    "auto_pattern_b_": ArraySpec(("k",), required=False),
 }
 _COMMON_SCALARS = {
     "b_": ScalarSpec("float"),
@@ -188,6 +193,7 @@ def _dimensions(trainer, scalars: dict, history_len: int | None) -> dict[str, in
         "f": f,
         "h": -1 if history_len is None else history_len,
         "a": (f, f + m),  # either length is valid: a tuple of alternatives
+        "k": tuple(range(AUTO_MAX_PATTERNS + 1)),  # 'auto''s modelled patterns: 0 up to the cap
     }
 
 
@@ -585,6 +591,9 @@ def _check_values(name: str, arr: np.ndarray, spec: ArraySpec) -> None:
         v = arr[~np.isnan(arr)]
         if v.size and (v.min() < 0 or v.max() > 1):
             raise ModelFileError(f"{name} holds values outside [0, 1]")
+    elif spec.values == "binary":
+        if ((arr != 0) & (arr != 1)).any():  # NaN too
+            raise ModelFileError(f"{name} holds values other than 0 and 1")
     elif spec.values == "label_or_nan":
         v = arr[~np.isnan(arr)]
         if ((v != 0) & (v != 1)).any():

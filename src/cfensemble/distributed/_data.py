@@ -14,6 +14,7 @@ import numpy as np
 from cfensemble._validation import check_labels
 from cfensemble.data import EnsembleData
 from cfensemble.exceptions import InvalidInputError
+from cfensemble.patterns import AUTO_MAX_PATTERNS, merge_counts, pattern_counts, top_patterns
 
 
 class DaskEnsembleData(EnsembleData):
@@ -62,6 +63,15 @@ class DaskEnsembleData(EnsembleData):
     @property
     def missing_rate(self) -> float:
         return 1.0 - float(self.observed.mean().compute())
+
+    def observed_patterns(self, max_patterns: int = AUTO_MAX_PATTERNS) -> np.ndarray:
+        """As :meth:`EnsembleData.observed_patterns`, counted per column chunk on the
+        workers (only the distinct packed sets and their counts come back)."""
+        import dask
+
+        blocks = self.observed.to_delayed().ravel()  # one row chunk: a block per column chunk
+        parts = dask.compute(*[dask.delayed(pattern_counts)(b) for b in blocks])
+        return top_patterns(*merge_counts(parts), self.n_classifiers, max_patterns)
 
     def R_filled(self, fill: float = 0.0, dtype=None):
         """R with missing cells replaced by ``fill``, lazily (a dask array, of ``dtype``)."""

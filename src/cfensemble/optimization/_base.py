@@ -29,6 +29,7 @@ from cfensemble._validation import (
     warn_external,
 )
 from cfensemble.aggregators import (
+    AutoAggregator,
     fit_auto_aggregator,
     fit_shrinkage_logistic,
     predict_auto,
@@ -222,8 +223,16 @@ class BaseCFTrainer(BaseEstimator):
                 Z, y, use_class_weights=self.use_class_weights
             )
             return
-        auto = fit_auto_aggregator(Z, y, np.isnan(R_L), use_class_weights=self.use_class_weights)
-        self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_ = auto
+        # The patterns of every fitted column (transductive: the unlabeled columns' missing
+        # cells, no label).
+        auto = fit_auto_aggregator(
+            Z,
+            y,
+            patterns=data.observed_patterns(),
+            use_class_weights=self.use_class_weights,
+        )
+        self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_ = auto[:4]
+        self.auto_patterns_, self.auto_pattern_w_, self.auto_pattern_b_ = auto[4:]
 
     def _fit_confidence(self, data: EnsembleData):
         """Fit ``confidence_`` and return the base confidence C (m, n) of ``data``.
@@ -335,8 +344,17 @@ class BaseCFTrainer(BaseEstimator):
         if self.aggregator == "mean":
             return predict_mean(Z)
         if self.aggregator == "auto":
-            return predict_auto(Z, self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_, R)
+            return predict_auto(Z, self._auto_aggregator(), R)
         return predict_weighted(Z, self.w_, self.b_)
+
+    def _auto_aggregator(self) -> AutoAggregator:
+        """The fitted 'auto' parts (a model file from before reduced-feature models has no
+        patterns: its stacking part has missing-cell indicators instead)."""
+        parts = (self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_)
+        if getattr(self, "auto_patterns_", None) is None:
+            return AutoAggregator(*parts)
+        patterns = np.asarray(self.auto_patterns_, dtype=bool)
+        return AutoAggregator(*parts, patterns, self.auto_pattern_w_, self.auto_pattern_b_)
 
     def reconstruct(self, R_new=None, C_new=None) -> np.ndarray:
         """R_hat = X^T Y for the fitted columns, or for new columns by fold-in; (m, k)."""

@@ -1,0 +1,81 @@
+"""Missingness patterns: which classifiers observed each instance.
+
+A pattern is a column's observed set, packed into bytes (``np.packbits`` down the
+classifier axis) so that distinct sets can be counted with ``np.unique`` over rows. The
+'auto' aggregator fits a stacking model per frequent pattern
+(:func:`cfensemble.aggregators.fit_auto_aggregator`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: At most this many missingness patterns get their own stacking model in 'auto'; rarer
+#: patterns use the model of all classifiers on the fill.
+AUTO_MAX_PATTERNS = 128
+
+
+def pattern_counts(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct packed observed sets and how many columns have each.
+
+    Parameters
+    ----------
+    observed : bool ndarray of shape (m, n)
+
+    Returns
+    -------
+    packed : uint8 ndarray of shape (u, ceil(m / 8)), counts : int ndarray of shape (u,)
+    """
+    observed = np.asarray(observed, dtype=bool)
+    packed = np.packbits(observed, axis=0).T  # one row of bytes per column
+    if packed.shape[0] == 0:
+        return packed, np.zeros(0, dtype=np.int64)
+    return np.unique(packed, axis=0, return_counts=True)
+
+
+def merge_counts(parts) -> tuple[np.ndarray, np.ndarray]:
+    """Merge :func:`pattern_counts` results of column blocks (an iterable of pairs)."""
+    parts = list(parts)
+    packed = np.concatenate([p for p, _ in parts], axis=0)
+    counts = np.concatenate([c for _, c in parts])
+    if packed.shape[0] == 0:
+        return packed, counts.astype(np.int64)
+    uniq, inv = np.unique(packed, axis=0, return_inverse=True)
+    return uniq, np.bincount(inv.ravel(), weights=counts).astype(np.int64)
+
+
+def top_patterns(
+    packed: np.ndarray, counts: np.ndarray, m: int, max_patterns: int = AUTO_MAX_PATTERNS
+) -> np.ndarray:
+    """The most frequent observed sets, bar the complete and the empty one; (k, m) bool.
+
+    Ties keep the order of the packed bits (deterministic).
+    """
+    order = np.argsort(-np.asarray(counts), kind="stable")
+    pats = np.unpackbits(np.asarray(packed, dtype=np.uint8)[order], axis=1, count=m).astype(bool)
+    pats = pats.reshape(-1, m)
+    pats = pats[pats.any(axis=1) & ~pats.all(axis=1)]
+    return pats[:max_patterns]
+
+
+def observed_patterns(observed: np.ndarray, max_patterns: int = AUTO_MAX_PATTERNS) -> np.ndarray:
+    """The distinct observed sets of the columns, most frequent first; (m, n) -> (k, m) bool.
+
+    Leaves out the complete set (all classifiers: the full model covers it) and the empty
+    one, and keeps at most ``max_patterns``.
+    """
+    observed = np.asarray(observed, dtype=bool)
+    return top_patterns(*pattern_counts(observed), observed.shape[0], max_patterns)
+
+
+def pattern_index(observed: np.ndarray, patterns: np.ndarray) -> np.ndarray:
+    """Row of ``patterns`` (k, m) equal to each column's observed set, -1 where none is;
+    (m, n) -> (n,) int."""
+    observed = np.asarray(observed, dtype=bool)
+    if len(patterns) == 0 or observed.shape[1] == 0:
+        return np.full(observed.shape[1], -1)
+    packed = np.packbits(observed, axis=0).T
+    uniq, inv = np.unique(packed, axis=0, return_inverse=True)
+    table = {np.packbits(p).tobytes(): k for k, p in enumerate(np.asarray(patterns, dtype=bool))}
+    found = np.array([table.get(u.tobytes(), -1) for u in uniq])
+    return found[inv.ravel()]
