@@ -176,3 +176,14 @@ def test_auto_model_survives_save_and_load(ens, fitted, tmp_path):
     back = CFEnsembleTrainer.load(path)
     assert back.latent_dim == "auto" and back.latent_dim_ == fitted.latent_dim_
     np.testing.assert_allclose(back.predict(ens.R[:, :50]), fitted.predict(ens.R[:, :50]))
+
+
+def test_auto_patterns_must_fit_the_inputs():
+    rng = np.random.RandomState(0)
+    Z = rng.uniform(size=(5, 50))
+    y = (rng.uniform(size=50) < 0.5).astype(float)
+    with pytest.raises(ValueError, match="Z has 5 rows, expected a multiple of the 3"):
+        fit_auto_aggregator(Z, y, patterns=np.array([[True, False, True]]))
+    # Two inputs per classifier ('both'): a pattern covers both of a classifier's rows.
+    agg = fit_auto_aggregator(np.vstack([Z[:3], Z[:3]]), y, patterns=[[True, False, True]])
+    assert agg.pattern_w.shape == (1, 6) and np.all(agg.pattern_w[0, [1, 4]] == 0)

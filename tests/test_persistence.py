@@ -304,3 +304,47 @@ def test_shape_mismatch_with_valid_checksums(model_bytes, tmp_path):
     # The parameters must agree with the fitted rank (latent_dim_) before any size is read.
     with pytest.raises(ValueError, match=r"latent_dim=3 but latent_dim_=2"):
         load(path)
+
+
+def test_auto_model_from_before_pattern_models_still_predicts(ens, R_new, tmp_path):
+    # A file written before 'auto' stacked per missingness pattern holds one stacking
+    # model on logits and missing-cell indicators (auto_w_ of length 2m) and no patterns:
+    # it loads and predicts with that model, as it did.
+    from cfensemble.aggregators import (
+        auto_stacking_features,
+        fit_weighted_logistic,
+        mean_of_observed,
+        predict_weighted,
+    )
+    from cfensemble.objective import class_weights
+
+    tr = _fit(CFEnsembleTrainer(M, latent_dim=2, max_iter=8, random_state=0), ens.data)
+    lab = ens.labeled_idx
+    Z = np.clip(tr.reconstruct(), 0, 1)
+    Z = np.where(np.isnan(ens.R), Z, ens.R)  # the 'filled' input
+    miss = np.isnan(ens.R)
+    F = auto_stacking_features(Z, miss, 2 * M)
+    y = ens.labels[lab]
+    w, b = fit_weighted_logistic(F[:, lab], y, class_weights(y), l2=0.1)
+    for name in ("auto_patterns_", "auto_pattern_w_", "auto_pattern_b_"):
+        delattr(tr, name)
+    tr.auto_w_, tr.auto_b_ = w, float(b)
+    back = load(tr.save(tmp_path / "old.cfe"))
+    assert not hasattr(back, "auto_patterns_") or back.auto_patterns_ is None
+    t = back.auto_mix_
+    expected = (1 - 2 * t / 3) * mean_of_observed(ens.R) + t / 3 * (
+        predict_weighted(F, w, b) + Z[back.auto_single_]
+    )
+    np.testing.assert_allclose(back.predict(), expected, atol=1e-10)
+    np.testing.assert_array_equal(back.predict(R_new), tr.predict(R_new))
+
+
+def test_auto_patterns_must_be_zero_or_one(ens, tmp_path):
+    tr = _fit(CFEnsembleTrainer(M, latent_dim=2, max_iter=3, random_state=0), ens.data)
+    assert tr.auto_patterns_.shape[0] > 0  # 20% of the cells missing: patterns modelled
+    tr.auto_patterns_ = tr.auto_patterns_ * 0.5
+    from cfensemble.exceptions import CFEnsembleError
+
+    with pytest.raises(CFEnsembleError, match="auto_patterns_ holds values other than 0 and 1"):
+        tr.save(tmp_path / "bad.cfe")
+    assert not (tmp_path / "bad.cfe").exists()
