@@ -210,7 +210,8 @@ class BaseCFTrainer(BaseEstimator):
         supervised term. 'shrinkage' replaces w_, b_ by weights shrunk toward equal weights
         (``aggregators.fit_shrinkage_logistic``, strength in ``shrinkage_``); 'auto' keeps
         them for L_CF and predicts with ``aggregators.fit_auto_aggregator``'s blend, stored
-        as auto_w_, auto_b_ (stacking on logit features), auto_single_ and auto_mix_.
+        as auto_w_, auto_b_ (stacking on logit features), auto_single_, auto_mix_ and the
+        per-pattern stacking models auto_patterns_, auto_pattern_w_, auto_pattern_b_.
         """
         if self.aggregator not in ("shrinkage", "auto"):
             return

@@ -188,8 +188,13 @@ class CFEnsembleTrainer(BaseCFTrainer):
     shrinkage_ : float
         aggregator='shrinkage': the strength toward equal weights (0: none, 1: equal).
     auto_w_, auto_b_, auto_single_, auto_mix_
-        aggregator='auto': the stacking part's weights and intercept, the best single
-        classifier and the blend's mixing weights.
+        aggregator='auto': the stacking part's weights and intercept for columns with
+        every classifier observed, the best single classifier and the blend's mixing
+        weight t.
+    auto_patterns_, auto_pattern_w_, auto_pattern_b_ : ndarray
+        aggregator='auto': the missingness patterns (k, m), True = observed, that have a
+        stacking model of their own (reduced-feature models), its weights (k, f) and
+        intercepts (k,).
     C_ : ndarray of shape (n_classifiers, n_instances)
         The base confidence used.
     C_label_aware_ : ndarray of shape (n_classifiers, n_instances)
