@@ -42,8 +42,9 @@ def test_auto_is_the_documented_blend_of_labeled_columns_only(ens, fitted):
     miss = np.isnan(ens.R)
     # The patterns of every column (no label read), the models fitted on the labeled ones.
     patterns = observed_patterns(~miss)
-    parts = fit_auto_aggregator(Z_all[:, lab], ens.labels[lab], patterns=patterns)
-    assert parts.w.shape == (8,) and parts.pattern_w.shape == (len(patterns), 8)
+    parts = fit_auto_aggregator(Z_all[:, lab], ens.labels[lab], miss[:, lab], patterns=patterns)
+    # logits and missing-cell indicators, for all classifiers and per pattern
+    assert parts.w.shape == (16,) and parts.pattern_w.shape == (len(patterns), 16)
     assert len(patterns) > 20  # 30% of 8 cells missing at random: many observed sets
     np.testing.assert_allclose(tr.predict(), predict_auto(Z_all, parts, ens.R), rtol=0, atol=1e-8)
     np.testing.assert_array_equal(tr.auto_patterns_, patterns)
@@ -76,22 +77,25 @@ def test_observed_patterns_most_frequent_first_without_complete_or_empty():
 
 def test_auto_stacking_is_a_reduced_feature_model_per_pattern():
     # Block missingness: classifiers 0-2 absent for a third of the instances. Their
-    # stacking model is logistic regression on the logits of classifiers 3-5 alone, fitted
-    # on every labeled column; the filled values of their missing cells cannot move it.
+    # stacking model is logistic regression on the logits of classifiers 3-5 and the
+    # missing-cell indicators, fitted on every labeled column; the filled values of their
+    # missing cells cannot move it.
     s = make_ensemble(n_classifiers=6, n_instances=600, random_state=4, labeled_fraction=0.5)
     R = s.R.copy()
     R[:3, 400:] = np.nan
+    miss = np.isnan(R)
     rng = np.random.RandomState(0)
-    Z = np.where(np.isnan(R), rng.uniform(size=R.shape), R)  # any fill
+    Z = np.where(miss, rng.uniform(size=R.shape), R)  # any fill
     lab = s.labeled_idx
     y = s.labels[lab]
-    agg = fit_auto_aggregator(Z[:, lab], y, patterns=observed_patterns(~np.isnan(R)))
+    agg = fit_auto_aggregator(Z[:, lab], y, miss[:, lab], patterns=observed_patterns(~miss))
     np.testing.assert_array_equal(agg.patterns, [[0, 0, 0, 1, 1, 1]])
-    assert np.all(agg.pattern_w[0, :3] == 0)
+    assert agg.w.shape == (12,) and np.all(agg.pattern_w[0, :3] == 0)
     from cfensemble.aggregators import AUTO_L2, fit_weighted_logistic, logit_features
-    from cfensemble.objective import class_weights
+    from cfensemble.objective import class_weights, sigmoid
 
-    w, b = fit_weighted_logistic(logit_features(Z[3:, lab]), y, class_weights(y), l2=AUTO_L2)
+    F = np.vstack([logit_features(Z[3:, lab]), miss[:, lab]])
+    w, b = fit_weighted_logistic(F, y, class_weights(y), l2=AUTO_L2)
     np.testing.assert_allclose(agg.pattern_w[0, 3:], w, atol=1e-8)
     np.testing.assert_allclose(agg.pattern_b[0], b, atol=1e-8)
     p = predict_auto(Z, agg, R)
@@ -99,10 +103,12 @@ def test_auto_stacking_is_a_reduced_feature_model_per_pattern():
     other = [u for u in range(3) if u != agg.single]
     Z2[other, 400:] = rng.uniform(size=(len(other), 200))  # another fill of the missing cells
     np.testing.assert_allclose(predict_auto(Z2, agg, R)[400:], p[400:], atol=1e-12)
-    # A pattern the fit never saw: the model of all classifiers on the fill.
+    # A pattern the fit never saw: the model of all classifiers on the fill, with the
+    # column's indicators.
     R3 = R.copy()
     R3[4, :5] = np.nan
-    full = 1 / (1 + np.exp(-(agg.w @ logit_features(Z[:, :5]) + agg.b)))
+    F3 = np.vstack([logit_features(Z[:, :5]), np.isnan(R3[:, :5])])
+    full = sigmoid(agg.w @ F3 + agg.b)
     mean = np.nanmean(R3[:, :5], axis=0)
     t = agg.mix
     expected = (1 - 2 * t / 3) * mean + t / 3 * (full + Z[agg.single, :5])
@@ -185,5 +191,9 @@ def test_auto_patterns_must_fit_the_inputs():
     with pytest.raises(ValueError, match="Z has 5 rows, expected a multiple of the 3"):
         fit_auto_aggregator(Z, y, patterns=np.array([[True, False, True]]))
     # Two inputs per classifier ('both'): a pattern covers both of a classifier's rows.
-    agg = fit_auto_aggregator(np.vstack([Z[:3], Z[:3]]), y, patterns=[[True, False, True]])
-    assert agg.pattern_w.shape == (1, 6) and np.all(agg.pattern_w[0, [1, 4]] == 0)
+    miss = np.zeros((3, 50), dtype=bool)
+    miss[1, :10] = True
+    agg = fit_auto_aggregator(np.vstack([Z[:3], Z[:3]]), y, miss, patterns=[[True, False, True]])
+    # 6 inputs, then 3 indicators; the pattern's model leaves out classifier 1's two inputs
+    assert agg.pattern_w.shape == (1, 9) and np.all(agg.pattern_w[0, [1, 4]] == 0)
+    assert agg.pattern_w[0, 7] != 0  # classifier 1's indicator (the others never vary)

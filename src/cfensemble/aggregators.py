@@ -268,11 +268,11 @@ class AutoAggregator(NamedTuple):
 
     Attributes
     ----------
-    w : ndarray of shape (f,)
-        Stacking weights on the logits of all f inputs (the fill): the model of the columns
-        with every classifier observed, and of patterns without a model of their own. (A
-        model file written before reduced-feature models holds (f + m,) weights: logits and
-        missing-cell indicators; :func:`predict_auto` still reads it.)
+    w : ndarray of shape (f,) or (f + m,)
+        Stacking weights on the logits of all f inputs (the fill) and, when the labeled
+        columns had missing cells, on the m missing-cell indicators: the model of the
+        columns with every classifier observed, and of patterns without a model of their
+        own.
     b : float
         Its intercept.
     single : int
@@ -281,9 +281,9 @@ class AutoAggregator(NamedTuple):
         t, the share of the two learned parts (1 with enough labels).
     patterns : bool ndarray of shape (k, m)
         The observed sets (True = observed) that have a reduced-feature model; k = 0 on
-        complete R.
-    pattern_w : ndarray of shape (k, f)
-        Their weights, zero on the inputs of the classifiers a pattern lacks.
+        complete R (and in model files written before these models).
+    pattern_w : ndarray of shape (k, len(w))
+        Their weights, zero on the logits of the classifiers a pattern lacks.
     pattern_b : ndarray of shape (k,)
     """
 
@@ -297,9 +297,8 @@ class AutoAggregator(NamedTuple):
 
 
 def auto_stacking_features(Z: np.ndarray, missing: np.ndarray | None, n_weights: int):
-    """Inputs of a stacking part with missing-cell indicators (model files written before
-    reduced-feature models): logit(Z), with the rows of ``missing`` (as 0/1) below when the
-    weights have them (n_weights > len(Z)); zeros when ``missing`` is None."""
+    """The stacking part's inputs: logit(Z), with the rows of ``missing`` (as 0/1) below
+    when the weights have them (n_weights > len(Z)); zeros when ``missing`` is None."""
     L = logit_features(Z)
     if n_weights <= L.shape[0]:
         return L
@@ -318,23 +317,24 @@ def fit_auto_aggregator(
 ) -> AutoAggregator:
     """The 'auto' aggregator: combine the simple combiners instead of choosing one.
 
-    p_i = (1 - 2t/3) mean_{u observed} r_ui + (t/3) sigmoid(w_g(i) . logit(z_i) + b_g(i))
-          + (t/3) z_{s,i},
+    p_i = (1 - 2t/3) mean_{u observed} r_ui + (t/3) sigmoid(w_g . f_i + b_g) + (t/3) z_{s,i},
 
     the average of three combiners that each win somewhere: the mean of the observed
     cells (of Z's columns when R is not given to :func:`predict_auto`), class-weighted
-    logistic stacking (L2 ``l2`` on the class-weighted mean loss) on the logits of the fill,
-    and the single classifier s with the best PR-AUC on the labeled instances.
+    logistic stacking (L2 ``l2`` on the class-weighted mean loss), and the single
+    classifier s with the best PR-AUC on the labeled instances.
 
     The stacking part is a reduced-feature model per missingness pattern (Saar-Tsechansky
     and Provost, JMLR 2007: predict an instance with a model of the features it has
-    rather than of imputed ones): g(i) is column i's observed set S, and (w_g, b_g) is
-    stacking on the logits of S's classifiers only, fitted on every labeled column (the fill
-    supplies cells of S a labeled column lacks). Complete columns, and patterns beyond
-    ``AUTO_MAX_PATTERNS``, use the model of all classifiers. On the real-data benchmark it
-    matched or beat one stacker with missing-cell indicators in every regime and on both
-    groups of data sets (informative missingness +0.003 PR-AUC, p < 0.001;
-    benchmarks/results/defaults_probe.md, section 8).
+    rather than of imputed ones). For column i with observed set S = g(i), f_i holds the
+    logits of S's classifiers (the fill supplies cells of S that a labeled column lacks)
+    and the m missing-cell indicators (1 - S at prediction: which classifiers abstained,
+    which tells something where a classifier abstains when unsure); (w_g, b_g) is fitted
+    on every labeled column. Complete columns, and patterns beyond ``AUTO_MAX_PATTERNS``,
+    use the model of all classifiers (their logits, filled where missing, and the
+    indicators). On the real-data benchmark this beat one model on logits and
+    indicators in the informative regime (+0.003 PR-AUC, p < 1e-9) and tied it elsewhere
+    (benchmarks/results/defaults_probe.md, section 8).
 
     Choosing among the three parts by inner cross-validation on a few hundred labeled rows
     was noise (issue 12); their average was never far from the best of them. With few
@@ -347,10 +347,11 @@ def fit_auto_aggregator(
         (f = m, or a multiple of m when the aggregator sees several inputs per classifier)
     y : ndarray of shape (n_L,), 0/1
     missing : bool ndarray of shape (m, n_L), optional
-        Which cells of R were missing; the patterns come from it when ``patterns`` is None.
+        Which cells of R were missing in the labeled columns: the indicators (when any
+        is), and the patterns when ``patterns`` is None.
     patterns : bool ndarray of shape (k, m), optional
         The observed sets to model (True = observed); transductively, those of every fitted
-        column (:func:`observed_patterns`), which reads no label.
+        column (:func:`cfensemble.patterns.observed_patterns`), which reads no label.
     use_class_weights : bool, default=True
     l2 : float >= 0, default=0.1
 
@@ -364,32 +365,33 @@ def fit_auto_aggregator(
     Z = np.clip(np.asarray(Z, dtype=np.float64), 0.0, 1.0)
     y = np.asarray(y, dtype=np.float64)
     f = Z.shape[0]
+    if missing is not None:
+        missing = np.asarray(missing, dtype=bool)
     if patterns is None:
-        patterns = (
-            observed_patterns(~np.asarray(missing, dtype=bool))
-            if missing is not None
-            else np.zeros((0, f), dtype=bool)
-        )
+        patterns = observed_patterns(~missing) if missing is not None else np.zeros((0, f))
     patterns = np.asarray(patterns, dtype=bool)
-    m = patterns.shape[1] if patterns.shape[0] else f
+    m = patterns.shape[1] if patterns.shape[0] else (missing.shape[0] if missing is not None else f)
     if f % m:
         raise InvalidInputError(
             f"Z has {f} rows, expected a multiple of the {m} classifiers that patterns has "
             "columns for; pass patterns of shape (k, m) for Z of m (or 2m) rows"
         )
+    use_missing = missing is not None and bool(np.any(missing))
+    n_w = f + m if use_missing else f
     k = patterns.shape[0]
     n_pos = int(np.count_nonzero(y == 1))
     n_min = min(n_pos, y.size - n_pos)
     if n_min == 0:
-        return AutoAggregator(np.zeros(f), 0.0, 0, 0.0, patterns, np.zeros((k, f)), np.zeros(k))
-    L = logit_features(Z)
+        return AutoAggregator(np.zeros(n_w), 0.0, 0, 0.0, patterns, np.zeros((k, n_w)), np.zeros(k))
+    F = auto_stacking_features(Z, missing if use_missing else None, n_w)
     s = class_weights(y, use_class_weights)
-    w, b = fit_weighted_logistic(L, y, s, l2=l2)
-    W = np.zeros((k, f))
+    w, b = fit_weighted_logistic(F, y, s, l2=l2)
+    W = np.zeros((k, n_w))
     B = np.zeros(k)
     for g, S in enumerate(patterns):
-        inputs = np.tile(S, f // m)  # the inputs of S's classifiers
-        W[g, inputs], B[g] = fit_weighted_logistic(L[inputs], y, s, l2=l2)
+        # The logits of S's classifiers (every input of each), and the indicators.
+        inputs = np.concatenate([np.tile(S, f // m), np.ones(n_w - f, dtype=bool)])
+        W[g, inputs], B[g] = fit_weighted_logistic(F[inputs], y, s, l2=l2)
     scores = [pr_auc(y, Z[u]) for u in range(f)]
     mix = min(1.0, n_min / AUTO_MIN_CLASS)
     return AutoAggregator(w, float(b), int(np.argmax(scores)), mix, patterns, W, B)
@@ -399,9 +401,9 @@ def predict_auto(Z: np.ndarray, agg: AutoAggregator, R=None) -> np.ndarray:
     """The 'auto' aggregator's probabilities (see :func:`fit_auto_aggregator`); (f, k) -> (k,).
 
     ``R``: ndarray (m, k) with NaN where missing, the predictions behind Z. The mean part
-    averages R's observed cells (a column with none: the mean of Z), and each column's
-    observed set picks its stacking model. Without R: the mean of Z and the model of all
-    classifiers.
+    averages R's observed cells (a column with none: the mean of Z), R's missing cells
+    are the indicators, and each column's observed set picks its stacking model. Without
+    R: the mean of Z and the model of all classifiers, no cell missing.
     """
     missing = None if R is None else np.isnan(R)
     # Reconstructed cells can leave [0, 1]: clip so every part is a probability.
@@ -413,19 +415,14 @@ def predict_auto(Z: np.ndarray, agg: AutoAggregator, R=None) -> np.ndarray:
         mean = np.where((~missing).any(axis=0), mean_of_observed(R), mean)
     p = (1.0 - 2.0 * agg.mix / 3.0) * mean
     if agg.mix > 0:
-        w = np.asarray(agg.w)
-        if w.shape[0] > Z.shape[0]:  # a model file with missing-cell indicators
-            stack = predict_weighted(auto_stacking_features(Z, missing, w.shape[0]), w, agg.b)
-        else:
-            L = logit_features(Z)
-            z = w @ L + agg.b
-            if missing is not None and len(agg.patterns):
-                g = pattern_index(~missing, agg.patterns)
-                order = np.argsort(g, kind="stable")  # the columns grouped by pattern
-                groups, starts = np.unique(g[order], return_index=True)
-                for gk, cols in zip(groups, np.split(order, starts[1:]), strict=True):
-                    if gk >= 0:  # z_i = w_g . logit(z_i) + b_g for the columns of pattern g
-                        z[cols] = agg.pattern_w[gk] @ L[:, cols] + agg.pattern_b[gk]
-            stack = sigmoid(z)
-        p = p + (agg.mix / 3.0) * (stack + Z[agg.single])
+        F = auto_stacking_features(Z, missing, np.shape(agg.w)[0])
+        z = np.asarray(agg.w) @ F + agg.b
+        if missing is not None and len(agg.patterns):
+            g = pattern_index(~missing, agg.patterns)
+            order = np.argsort(g, kind="stable")  # the columns grouped by pattern
+            groups, starts = np.unique(g[order], return_index=True)
+            for gk, cols in zip(groups, np.split(order, starts[1:]), strict=True):
+                if gk >= 0:  # z_i = w_g . f_i + b_g for the columns of pattern g
+                    z[cols] = agg.pattern_w[gk] @ F[:, cols] + agg.pattern_b[gk]
+        p = p + (agg.mix / 3.0) * (sigmoid(z) + Z[agg.single])
     return p

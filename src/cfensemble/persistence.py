@@ -73,7 +73,7 @@ class ArraySpec:
     """A fitted array: its shape in dimension symbols, what values it may hold, whether every
     file has it. Symbols: ``m`` classifiers, ``d`` latent dimension, ``n`` fitted instances,
     ``f`` aggregator features, ``h`` recorded iterations, ``a`` the 'auto' aggregator's
-    stacking inputs (f, or f + m in files whose stacking part has missing-cell indicators),
+    stacking inputs (f, or f + m when missing-cell indicators join them),
     ``k`` the missingness patterns with a model of their own (see :func:`_dimensions`)."""
 
     shape: tuple[str, ...]
@@ -102,7 +102,7 @@ _COMMON_ARRAYS = {
     "auto_w_": ArraySpec(("a",), required=False),
     # 'auto''s reduced-feature models (files from before them lack the three: still read)
     "auto_patterns_": ArraySpec(("k", "m"), "binary", required=False),
-    "auto_pattern_w_": ArraySpec(("k", "f"), required=False),
+    "auto_pattern_w_": ArraySpec(("k", "a"), required=False),
     "auto_pattern_b_": ArraySpec(("k",), required=False),
 }
 _COMMON_SCALARS = {

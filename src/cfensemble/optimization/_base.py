@@ -229,6 +229,7 @@ class BaseCFTrainer(BaseEstimator):
         auto = fit_auto_aggregator(
             Z,
             y,
+            np.isnan(R_L),
             patterns=data.observed_patterns(),
             use_class_weights=self.use_class_weights,
         )
@@ -350,7 +351,7 @@ class BaseCFTrainer(BaseEstimator):
 
     def _auto_aggregator(self) -> AutoAggregator:
         """The fitted 'auto' parts (a model file from before reduced-feature models has no
-        patterns: its stacking part has missing-cell indicators instead)."""
+        patterns: one stacking model serves every column)."""
         parts = (self.auto_w_, self.auto_b_, self.auto_single_, self.auto_mix_)
         if getattr(self, "auto_patterns_", None) is None:
             return AutoAggregator(*parts)

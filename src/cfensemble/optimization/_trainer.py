@@ -193,8 +193,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         weight t.
     auto_patterns_, auto_pattern_w_, auto_pattern_b_ : ndarray
         aggregator='auto': the missingness patterns (k, m), True = observed, that have a
-        stacking model of their own (reduced-feature models), its weights (k, f) and
-        intercepts (k,).
+        stacking model of their own (reduced-feature models), their weights (k, len(auto_w_))
+        and intercepts (k,).
     C_ : ndarray of shape (n_classifiers, n_instances)
         The base confidence used.
     C_label_aware_ : ndarray of shape (n_classifiers, n_instances)
