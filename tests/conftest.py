@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -48,3 +51,28 @@ def dask_client():
     yield client
     client.close()
     cluster.close()
+
+
+_NO_TORCH = (
+    "import sys\n"
+    "class NoTorch:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'torch' or name.startswith('torch.'):\n"
+    "            raise ImportError('No module named torch')\n"
+    "sys.meta_path.insert(0, NoTorch())\n"
+)
+
+
+@pytest.fixture
+def run_without_torch():
+    """Run Python ``code`` in a fresh interpreter where importing torch fails, as if it were
+    not installed (a finder that refuses it); returns its stripped stdout, asserts rc 0."""
+
+    def run(code: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", _NO_TORCH + code], capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    return run
