@@ -219,3 +219,32 @@ def test_cuda_matches_cpu(ens, solver):
     assert fits["cuda"].device_ == "cuda"
     _assert_same_fit(fits["cpu"], fits["cuda"], ens, atol=1e-6)
     assert _fit(ens.data, solver=solver, backend="torch").device_ == "cuda"
+
+
+def test_float32_survives_an_indefinite_float32_gram(ens):
+    # What ended a float32 varpro fit at n = 10^6 on an H200 (gpu.md): an L-BFGS trial step
+    # far from the solution, where X^T X formed in float32 has a negative eigenvalue larger
+    # than lambda, so every K_i of the m x m dual was indefinite and the projection NaN.
+    # Two nearly equal classifier factors of norm 3e3 make such a Gram here (seed found by
+    # search: float32 rounding decides the sign).
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(M + 2, M))  # m < d: the dual systems
+    X[:, 1] = X[:, 0] + 1e-4 * rng.normal(size=M + 2)
+    X *= 3e3 / np.linalg.norm(X[:, 0])
+    X32 = torch.as_tensor(X, dtype=torch.float32)
+    assert torch.linalg.eigvalsh((X32.T @ X32).double()).min() < -0.4  # the trap is set
+    ref = _backends(ens, dtype="float64")[1]
+    t32 = _backends(ens, dtype="float32")[1]
+    for be in (ref, t32):
+        be.update_instances(X, 0.05, label_aware=False)
+    Y32, Y64 = t32.gather_Y(), ref.gather_Y()
+    assert np.isfinite(Y32).all()
+    # float32 rounding, amplified by K_i^-1 near the dependent direction (entries up to 3e3)
+    np.testing.assert_allclose(X.T @ Y32, X.T @ Y64, rtol=1e-2, atol=1e-3)
+    # ... and J and its gradient at that point (the adjoint solves reuse the factors).
+    cfg = _cfg(ens.data, 0.5, "filled")
+    w = np.full(M, 0.1)
+    J32 = t32.varpro_value_and_grad(X, w, 0.0, cfg)
+    J64 = ref.varpro_value_and_grad(X, w, 0.0, cfg)
+    assert np.isfinite(J32[0]) and np.all(np.isfinite(J32[3]))
+    np.testing.assert_allclose(J32[0], J64[0], rtol=1e-3)

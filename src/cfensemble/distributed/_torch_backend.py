@@ -85,15 +85,22 @@ def block_size(n: int, d: int, elements: int = BLOCK_ELEMENTS) -> int:
 
 
 # ----------------------------------------------------------------------------- kernels
-def primal_factor(torch, X, C, lambda_reg):
-    """Cholesky factors of A_i = X C_i X^T + lambda I for the k columns of C.
+def gram64(torch, X):
+    """M = X^T X (m, m) in float64 whatever X's dtype (see :func:`project_block`)."""
+    X64 = X.to(torch.float64)
+    return X64.T @ X64
 
-    X : (d, m);  C : (m, k). Returns L (k, d, d) and info (k,), nonzero where A_i is not
-    positive definite. A_flat = C^T G with G[u, (a, b)] = X[a, u] X[b, u]: one GEMM.
+
+def primal_factor(torch, X, C, lambda_reg):
+    """Cholesky factors of A_i = X C_i X^T + lambda I for the k columns of C, in float64.
+
+    X : (d, m);  C : (m, k). Returns L (k, d, d) float64 and info (k,), nonzero where A_i
+    is not positive definite. A_flat = C^T G with G[u, (a, b)] = X[a, u] X[b, u]: one GEMM.
     """
     d, m = X.shape
-    G = (X.T[:, :, None] * X.T[:, None, :]).reshape(m, d * d)
-    A = (C.T @ G).reshape(-1, d, d)
+    X64 = X.to(torch.float64)
+    G = (X64.T[:, :, None] * X64.T[:, None, :]).reshape(m, d * d)
+    A = (C.to(torch.float64).T @ G).reshape(-1, d, d)
     A.diagonal(dim1=1, dim2=2).add_(lambda_reg)
     return torch.linalg.cholesky_ex(A)[:2]
 
@@ -102,23 +109,34 @@ def project_block(torch, X, M, R0, C, lambda_reg, dual):
     """Y*(X) of one block: y_i = A_i^-1 X C_i r_i; returns (Y (d, k), primal factors or None).
 
     dual (m < d, lambda > 0): y_i = X S_i K_i^-1 S_i r_i with K_i = S_i M S_i + lambda I_m,
-    M = X^T X, S_i = diag(sqrt(c_i)) (the push-through identity of ``_solve``). Columns
-    whose system is not positive definite (lambda = 0 and too few observed cells) are NaN,
-    as the NumPy kernels leave them.
+    M = X^T X (float64, :func:`gram64`), S_i = diag(sqrt(c_i)) (the push-through identity
+    of ``_solve``). Columns whose system is not positive definite (lambda = 0 and too few
+    observed cells) are NaN, as the NumPy kernels leave them.
+
+    The small systems (K_i or A_i) are formed, factored and solved in float64 whatever the
+    working dtype, and Y returns in X's dtype: in float32, X^T X at an L-BFGS trial point
+    far from the solution can have a negative eigenvalue larger than lambda (-0.36 against
+    8.3e7 in an H200 run at n = 10^6, benchmarks/results/gpu.md), which made every K_i
+    indefinite and the whole projection NaN. So is the dual's X (S_i v_i), which cancels
+    along near-dependent columns of X; the other (d, k) and (m, k) products of the callers
+    stay in the working dtype.
     """
+    f64 = torch.float64
     if dual:
-        s = torch.sqrt(C)  # (m, k)
+        s = torch.sqrt(C.to(f64))  # (m, k)
         st = s.T
-        K = M[None, :, :] * (st[:, :, None] * st[:, None, :])
+        K = M.to(f64)[None, :, :] * (st[:, :, None] * st[:, None, :])
         K.diagonal(dim1=1, dim2=2).add_(lambda_reg)
         L, info = torch.linalg.cholesky_ex(K)
-        v = torch.cholesky_solve((st * R0.T)[:, :, None], L)[:, :, 0]  # (k, m)
-        Y = X @ (s * v.T)
+        v = torch.cholesky_solve((st * R0.T.to(f64))[:, :, None], L)[:, :, 0]  # (k, m)
+        # In float64 too: v is large along near-dependent columns of X, and X (s v)
+        # cancels there.
+        Y = (X.to(f64) @ (s * v.T)).to(X.dtype)
         L = None
     else:
         L, info = primal_factor(torch, X, C, lambda_reg)
         B = X @ (C * R0)  # (d, k)
-        Y = torch.cholesky_solve(B.T[:, :, None], L)[:, :, 0].T
+        Y = torch.cholesky_solve(B.T.to(f64)[:, :, None], L)[:, :, 0].T.to(X.dtype)
     return torch.where(info[None, :] == 0, Y, torch.full_like(Y, float("nan"))), L
 
 
@@ -271,7 +289,7 @@ class TorchBackend:
             d = Xt.shape[0]
             C = self._Ct if label_aware else self._C
             dual = self._use_dual(d, lambda_reg)
-            M = Xt.T @ Xt
+            M = gram64(torch, Xt)
             Y = torch.empty((d, self.shape[1]), dtype=self.dtype, device=self.device)
             for a, b, _, _ in self._blocks(d):
                 Y[:, a:b] = project_block(
@@ -335,7 +353,7 @@ class TorchBackend:
             wt = self._tensor(w)
             d, m = Xt.shape
             dual = self._use_dual(d, lam)
-            M = Xt.T @ Xt
+            M = gram64(torch, Xt)
             Xw = Xt @ wt if kind == "reconstruction" else None
             zero = torch.zeros((), dtype=torch.float64, device=self.device)
             fit, ysq, sup, gb = zero, zero, zero, zero
@@ -374,7 +392,8 @@ class TorchBackend:
                     rhs = Xt @ U
                 # Adjoint q_i = A_i^-1 X u_i: the block's primal factors, or new ones (dual).
                 L_L = L[lab] if L is not None else primal_factor(torch, Xt, C_L, lam)[0]
-                Q = torch.cholesky_solve(rhs.T[:, :, None], L_L)[:, :, 0].T
+                Q = torch.cholesky_solve(rhs.T.to(L_L.dtype)[:, :, None], L_L)[:, :, 0]
+                Q = Q.T.to(self.dtype)
                 Qg = Q * g
                 direct = torch.outer(Y_L @ g, wt) if U is None else (Y_L * g) @ U.T
                 gXs += direct + Qg @ E[:, lab].T - Y_L @ (C_L * (Xt.T @ Qg)).T
