@@ -353,8 +353,9 @@ class CFEnsembleTrainer(BaseCFTrainer):
             if not (np.isfinite(X).all() and np.isfinite(Y).all() and np.isfinite(w).all()):
                 # varpro with lambda_reg = 0 and missing cells: singular systems, NaN factors
                 # (the ALS loop checks every sweep and stops sooner).
-                # float32 on the torch backend: a far L-BFGS trial step (|X| ~ 10^4 at
-                # n = 10^6 on a GPU) leaves X^T X indefinite in float32 (gpu.md).
+                # float32: a far L-BFGS trial step (|X| ~ 10^4 at n = 10^6 on a GPU) once
+                # left X^T X indefinite in float32 (gpu.md); the torch backend now solves
+                # the small systems in float64, but float32 sums can still break down.
                 hint = (
                     "; or use dtype='float64' (float32 can lose positive definiteness)"
                     if np.dtype(self.dtype) == np.float32
