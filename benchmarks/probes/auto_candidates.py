@@ -37,6 +37,8 @@ from cfensemble.metrics import pr_auc
 from cfensemble.objective import class_weights
 
 BASE = ("mean", "stacking", "hgb_stacking", "best_single")
+#: Added after the defaults were chosen (real_data.py's CONFIRMATION).
+CONFIRMATION = ("caravan", "spam7", "hmda")
 REGIMES = ("complete", "random 30%", "block", "informative")
 
 
@@ -110,20 +112,16 @@ def parts(e, zkey="Z"):
 
 
 def scores_table(res, zkey="Z"):
-    rows = []
+    res = {k: e for k, e in res.items() if zkey in e}
+    extra = []
     for (name, rate, repeat, fold, regime), e in res.items():
-        if zkey not in e:
-            continue
-        cols = slice(e["n_train"], None)
-        y = e["y_test"]
         key = dict(dataset=name, rate=rate, repeat=repeat, fold=fold, regime=regime)
-        for k, p in parts(e, zkey).items():
-            v = float(p[cols][0]) if k == "t" else pr_auc(y, p[cols])
-            rows.append({**key, "method": k, "score": v})
-        rows.append({**key, "method": "rank", "score": np.nan if e["rank"] is None else e["rank"]})
+        extra.append({**key, "method": "rank", "score": np.nan if e["rank"] is None else e["rank"]})
         if "p_auto" in e:
-            rows.append({**key, "method": "trainer", "score": pr_auc(y, e["p_auto"][cols])})
-    return pd.DataFrame(rows)
+            p = e["p_auto"][e["n_train"] :]
+            extra.append({**key, "method": "trainer", "score": pr_auc(e["y_test"], p)})
+    scores = score_fills(res, lambda e: parts(e, zkey))
+    return pd.concat([scores, pd.DataFrame(extra)], ignore_index=True)
 
 
 def with_baselines(df, csv="benchmarks/results/real_data.csv"):
@@ -141,29 +139,94 @@ def with_baselines(df, csv="benchmarks/results/real_data.csv"):
     return pd.concat([allr, hb], ignore_index=True), win
 
 
-def summary(allr, methods):
+def load_fills(paths: str) -> dict:
+    """The stored fills of auto_parts.py: comma-separated pickle paths, merged."""
+    res = {}
+    for f in paths.split(","):
+        with open(f, "rb") as fh:
+            res.update(pickle.load(fh))
+    return res
+
+
+def fold_inputs(e):
+    """One stored fold: R, Z (clipped to [0, 1]), the labeled mask, its labels, missing."""
+    R, labels = e["R"], e["labels"]
+    lab = ~np.isnan(labels)
+    return R, np.clip(e["Z"], 0.0, 1.0), lab, labels[lab], np.isnan(R)
+
+
+def score_fills(res, predictions) -> pd.DataFrame:
+    """Test PR-AUC of every stored fold's candidates; ``predictions(e)`` -> {name: p over all
+    columns} (a name 't' is kept as the value, the blend's mix)."""
+    rows = []
+    for (name, rate, repeat, fold, regime), e in res.items():
+        cols = slice(e["n_train"], None)
+        key = dict(dataset=name, rate=rate, repeat=repeat, fold=fold, regime=regime)
+        for k, p in predictions(e).items():
+            v = float(p[cols][0]) if k == "t" else pr_auc(e["y_test"], p[cols])
+            rows.append({**key, "method": k, "score": v})
+    return pd.DataFrame(rows)
+
+
+def summary(allr, methods, datasets=None):
     """Per regime: mean over settings, and the worst data set's gap (rates averaged) to
-    hindsight (stacking on complete R)."""
+    hindsight (stacking on complete R); only ``datasets`` when given."""
     t = allr.groupby(["regime", "dataset", "rate", "method"])["score"].mean().unstack("method")
     lines = []
     for regime in REGIMES:
         if regime not in t.index.get_level_values(0):
             continue
         sub = t.xs(regime)
+        if datasets is not None:
+            sub = sub[sub.index.get_level_values("dataset").isin(datasets)]
         bar = "stacking" if regime == "complete" else "hindsight"
         cells = []
         for mth in methods:
             gap = (sub[mth] - sub[bar]).groupby(level="dataset").mean()
             cells.append(f"{sub[mth].mean():.4f} ({gap.min():+.3f} {gap.idxmin()})")
-        lines.append(f"| {regime} | {sub['hindsight'].mean():.4f} | " + " | ".join(cells) + " |")
+        first = f"{sub['hindsight'].mean():.4f}"
+        if bar != "hindsight":
+            first += f" ({bar} {sub[bar].mean():.4f})"
+        lines.append(f"| {regime} | {first} | " + " | ".join(cells) + " |")
     return lines
 
 
+def print_groups(allr, methods):
+    """summary() for all data sets, the development sets and the confirmation sets."""
+    every = sorted(allr["dataset"].unique())
+    for label, names in (
+        ("all", None),
+        ("development", [d for d in every if d not in CONFIRMATION]),
+        ("confirmation", [d for d in every if d in CONFIRMATION]),
+    ):
+        print(f"\n### {label}\n\n| regime | hindsight | " + " | ".join(methods) + " |")
+        print("|---|---|" + "---|" * len(methods))
+        print("\n".join(summary(allr, methods, names)))
+
+
+def print_paired(allr, methods, ref="auto"):
+    """Per regime, each method against ``ref`` per fold: W/T/L (ties within 0.001), mean
+    difference, two-sided Wilcoxon p."""
+    from scipy.stats import wilcoxon
+
+    print(f"\nPaired per fold vs {ref}: W/T/L (ties within 0.001), mean diff, Wilcoxon p")
+    key = ["dataset", "rate", "regime", "repeat", "fold"]
+    piv = allr.pivot_table(index=key, columns="method", values="score")
+    for regime in REGIMES:
+        sub = piv.xs(regime, level="regime")
+        cells = []
+        for c in methods:
+            d = (sub[c] - sub[ref]).dropna()
+            p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
+            cells.append(
+                f"{c} {(d > 1e-3).sum()}/{(d.abs() <= 1e-3).sum()}/{(d < -1e-3).sum()}"
+                f" {d.mean():+.4f} p={p:.2g}"
+            )
+        print(f"| {regime} | " + " | ".join(cells) + " |")
+
+
 if __name__ == "__main__":
-    res = {}
-    for f in sys.argv[1].split(","):
-        with open(f, "rb") as fh:
-            res.update(pickle.load(fh))
+    res = load_fills(sys.argv[1])
     zkey = sys.argv[2] if len(sys.argv) > 2 else "Z"
     df = scores_table(res, zkey)
     allr, win = with_baselines(df)
@@ -179,19 +242,4 @@ if __name__ == "__main__":
     print("\n| regime | hindsight | " + " | ".join(cands) + " |")
     print("|---|---|" + "---|" * len(cands))
     print("\n".join(summary(allr, cands)))
-    print("\nPaired per fold vs auto (all settings): W/T/L (ties within 0.001), mean diff, p")
-    from scipy.stats import wilcoxon
-
-    key = ["dataset", "rate", "regime", "repeat", "fold"]
-    piv = allr.pivot_table(index=key, columns="method", values="score")
-    for regime in REGIMES:
-        sub = piv.xs(regime, level="regime")
-        cells = []
-        for c in cands[1:]:
-            d = (sub[c] - sub["auto"]).dropna()
-            p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
-            cells.append(
-                f"{c} {(d > 1e-3).sum()}/{(d.abs() <= 1e-3).sum()}/{(d < -1e-3).sum()}"
-                f" {d.mean():+.4f} p={p:.2g}"
-            )
-        print(f"| {regime} | " + " | ".join(cells) + " |")
+    print_paired(allr, cands[1:])

@@ -9,7 +9,10 @@ training rows' cells outside the pattern need no imputation (the model does not 
 cells inside the pattern that a training row lacks come from the CF fill (Pf), or such rows
 are left out (Po, falling back to Pf when fewer than AUTO_MIN_CLASS minority labels remain).
 
-    PYTHONPATH=src python benchmarks/probes/reduced_features.py A.pkl[,B.pkl,...]
+    PYTHONPATH=src:benchmarks/probes python benchmarks/probes/reduced_features.py A.pkl[,B.pkl,...]
+
+'auto' here is the blend before section 8 of defaults_probe.md (the thirds with one
+stacker on logits and missing-cell indicators), the reference of that section's table.
 """
 
 import os
@@ -17,18 +20,21 @@ import sys
 
 for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[k] = "1"
-import pickle
 
 import numpy as np
-import pandas as pd
-from auto_candidates import REGIMES, parts, with_baselines
+from auto_candidates import (
+    fold_inputs,
+    load_fills,
+    parts,
+    print_groups,
+    print_paired,
+    score_fills,
+    with_baselines,
+)
 
 from cfensemble.aggregators import AUTO_MIN_CLASS, fit_weighted_logistic, logit_features
 from cfensemble.aggregators import predict_weighted
-from cfensemble.metrics import pr_auc
 from cfensemble.objective import class_weights
-
-CONFIRMATION = ("caravan", "spam7", "hmda")
 
 
 def reduced_stacking(Z, miss, lab, y, *, observed_only, l2=0.1):
@@ -60,14 +66,13 @@ def reduced_stacking(Z, miss, lab, y, *, observed_only, l2=0.1):
 
 def candidates(e):
     out = parts(e)
-    R, labels = e["R"], e["labels"]
-    Z = np.clip(e["Z"], 0.0, 1.0)
-    lab = ~np.isnan(labels)
-    y = labels[lab]
-    miss = np.isnan(R)
+    R, Z, lab, y, miss = fold_inputs(e)
     t = float(out["t"][0])
     M, S, S1 = out["M"], out["Sli"], out["S1"]
-    keep = {k: out[k] for k in ("auto", "M", "Sli", "S1", "t", "c_half")}
+    keep = {k: out[k] for k in ("M", "Sli", "S1", "t", "c_half")}
+    # 'auto' as it was before this probe: the thirds with the one indicator stacker Sli
+    # (parts()' own "auto" is the library's current one).
+    keep["auto"] = (1 - 2 * t / 3) * M + t / 3 * (S + S1)
     if t > 0 and miss.any():
         Pf = reduced_stacking(Z, miss, lab, y, observed_only=False)
         Po = reduced_stacking(Z, miss, lab, y, observed_only=True)
@@ -85,55 +90,12 @@ def candidates(e):
 
 
 def main():
-    res = {}
-    for f in sys.argv[1].split(","):
-        with open(f, "rb") as fh:
-            res.update(pickle.load(fh))
-    rows = []
-    for (name, rate, repeat, fold, regime), e in res.items():
-        cols = slice(e["n_train"], None)
-        key = dict(dataset=name, rate=rate, repeat=repeat, fold=fold, regime=regime)
-        for k, p in candidates(e).items():
-            v = float(p[cols][0]) if k == "t" else pr_auc(e["y_test"], p[cols])
-            rows.append({**key, "method": k, "score": v})
-    df = pd.DataFrame(rows)
-    allr, _ = with_baselines(df)
-    allr.to_csv(os.environ.get("PROBE_CSV", "/tmp/p13/reduced.csv"), index=False)
-    cands = ["auto", "c_half", "c_Pf", "c_Po", "c_half_Pf", "c_half_Po", "c_Pf_Zmean", "Pf", "M"]
-    t = allr.groupby(["regime", "dataset", "rate", "method"])["score"].mean().unstack("method")
-    for label, sel in (
-        ("all", None),
-        ("development", lambda d: ~d.isin(CONFIRMATION)),
-        ("confirmation", lambda d: d.isin(CONFIRMATION)),
-    ):
-        print(f"\n### {label}\n\n| regime | hindsight | " + " | ".join(cands) + " |")
-        print("|---|---|" + "---|" * len(cands))
-        for regime in REGIMES:
-            sub = t.xs(regime)
-            if sel is not None:
-                sub = sub[sel(sub.index.get_level_values("dataset"))]
-            bar = "stacking" if regime == "complete" else "hindsight"
-            cells = []
-            for mth in cands:
-                gap = (sub[mth] - sub[bar]).groupby(level="dataset").mean()
-                cells.append(f"{sub[mth].mean():.4f} ({gap.min():+.3f} {gap.idxmin()})")
-            print(f"| {regime} | {sub['hindsight'].mean():.4f} | " + " | ".join(cells) + " |")
-    print("\nPaired per fold vs auto: W/T/L (ties within 0.001), mean diff, Wilcoxon p")
-    from scipy.stats import wilcoxon
-
-    key = ["dataset", "rate", "regime", "repeat", "fold"]
-    piv = allr.pivot_table(index=key, columns="method", values="score")
-    for regime in REGIMES:
-        sub = piv.xs(regime, level="regime")
-        cells = []
-        for c in ("c_Pf", "c_half_Pf", "c_half"):
-            d = (sub[c] - sub["auto"]).dropna()
-            p = wilcoxon(d).pvalue if np.any(d != 0) else 1.0
-            cells.append(
-                f"{c} {(d > 1e-3).sum()}/{(d.abs() <= 1e-3).sum()}/{(d < -1e-3).sum()}"
-                f" {d.mean():+.4f} p={p:.2g}"
-            )
-        print(f"| {regime} | " + " | ".join(cells) + " |")
+    allr, _ = with_baselines(score_fills(load_fills(sys.argv[1]), candidates))
+    allr.to_csv(os.environ.get("PROBE_CSV", "/tmp/reduced_features.csv"), index=False)
+    print_groups(
+        allr, ["auto", "c_half", "c_Pf", "c_Po", "c_half_Pf", "c_half_Po", "c_Pf_Zmean", "Pf", "M"]
+    )
+    print_paired(allr, ["c_Pf", "c_half_Pf", "c_half"])
 
 
 if __name__ == "__main__":

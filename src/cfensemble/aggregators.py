@@ -397,6 +397,25 @@ def fit_auto_aggregator(
     return AutoAggregator(w, float(b), int(np.argmax(scores)), mix, patterns, W, B)
 
 
+def predict_auto_stacking(Z: np.ndarray, agg: AutoAggregator, missing=None) -> np.ndarray:
+    """The stacking part of 'auto' alone; Z (f, k) clipped to [0, 1], ``missing`` (m, k)
+    bool or None (no cell missing) -> (k,) probabilities.
+
+    z_i = w_g . f_i + b_g for the columns whose observed set g has a model of its own,
+    w . f_i + b (all classifiers) for the others; f_i = logits and indicators.
+    """
+    F = auto_stacking_features(Z, missing, np.shape(agg.w)[0])
+    z = np.asarray(agg.w) @ F + agg.b
+    if missing is not None and len(agg.patterns):
+        g = pattern_index(~missing, agg.patterns)
+        order = np.argsort(g, kind="stable")  # the columns grouped by pattern
+        groups, starts = np.unique(g[order], return_index=True)
+        for gk, cols in zip(groups, np.split(order, starts[1:]), strict=True):
+            if gk >= 0:
+                z[cols] = agg.pattern_w[gk] @ F[:, cols] + agg.pattern_b[gk]
+    return sigmoid(z)
+
+
 def predict_auto(Z: np.ndarray, agg: AutoAggregator, R=None) -> np.ndarray:
     """The 'auto' aggregator's probabilities (see :func:`fit_auto_aggregator`); (f, k) -> (k,).
 
@@ -415,14 +434,6 @@ def predict_auto(Z: np.ndarray, agg: AutoAggregator, R=None) -> np.ndarray:
         mean = np.where((~missing).any(axis=0), mean_of_observed(R), mean)
     p = (1.0 - 2.0 * agg.mix / 3.0) * mean
     if agg.mix > 0:
-        F = auto_stacking_features(Z, missing, np.shape(agg.w)[0])
-        z = np.asarray(agg.w) @ F + agg.b
-        if missing is not None and len(agg.patterns):
-            g = pattern_index(~missing, agg.patterns)
-            order = np.argsort(g, kind="stable")  # the columns grouped by pattern
-            groups, starts = np.unique(g[order], return_index=True)
-            for gk, cols in zip(groups, np.split(order, starts[1:]), strict=True):
-                if gk >= 0:  # z_i = w_g . f_i + b_g for the columns of pattern g
-                    z[cols] = agg.pattern_w[gk] @ F[:, cols] + agg.pattern_b[gk]
-        p = p + (agg.mix / 3.0) * (sigmoid(z) + Z[agg.single])
+        stack = predict_auto_stacking(Z, agg, missing)
+        p = p + (agg.mix / 3.0) * (stack + Z[agg.single])
     return p

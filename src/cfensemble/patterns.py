@@ -15,6 +15,11 @@ import numpy as np
 AUTO_MAX_PATTERNS = 128
 
 
+def packed_columns(observed: np.ndarray) -> np.ndarray:
+    """Each column's observed set as a row of bytes; (m, n) bool -> (n, ceil(m / 8)) uint8."""
+    return np.packbits(np.asarray(observed, dtype=bool), axis=0).T
+
+
 def pattern_counts(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct packed observed sets and how many columns have each.
 
@@ -26,8 +31,7 @@ def pattern_counts(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     -------
     packed : uint8 ndarray of shape (u, ceil(m / 8)), counts : int ndarray of shape (u,)
     """
-    observed = np.asarray(observed, dtype=bool)
-    packed = np.packbits(observed, axis=0).T  # one row of bytes per column
+    packed = packed_columns(observed)
     if packed.shape[0] == 0:
         return packed, np.zeros(0, dtype=np.int64)
     return np.unique(packed, axis=0, return_counts=True)
@@ -74,8 +78,7 @@ def pattern_index(observed: np.ndarray, patterns: np.ndarray) -> np.ndarray:
     observed = np.asarray(observed, dtype=bool)
     if len(patterns) == 0 or observed.shape[1] == 0:
         return np.full(observed.shape[1], -1)
-    packed = np.packbits(observed, axis=0).T
-    uniq, inv = np.unique(packed, axis=0, return_inverse=True)
+    uniq, inv = np.unique(packed_columns(observed), axis=0, return_inverse=True)
     table = {np.packbits(p).tobytes(): k for k, p in enumerate(np.asarray(patterns, dtype=bool))}
     found = np.array([table.get(u.tobytes(), -1) for u in uniq])
     return found[inv.ravel()]
