@@ -213,6 +213,8 @@ def print_paired(allr, methods, ref="auto"):
     key = ["dataset", "rate", "regime", "repeat", "fold"]
     piv = allr.pivot_table(index=key, columns="method", values="score")
     for regime in REGIMES:
+        if regime not in piv.index.get_level_values("regime"):
+            continue
         sub = piv.xs(regime, level="regime")
         cells = []
         for c in methods:
