@@ -9,7 +9,7 @@ mean. CF-Ensemble fills them from the factors, that is from the classifiers that
 score the instance and from how the classifiers relate to each other.
 
 This example removes 0% to 40% of the cells of ``R`` at random and compares the test
-PR-AUC of label-aware ALS with the mean, stacking on mean-imputed R and a gradient-boosting
+PR-AUC of CF-Ensemble (ALS) with the mean, stacking on mean-imputed R and a gradient-boosting
 stacker that takes NaN natively, then removes 30% of the cells in each of the three ways
 real ensembles lose predictions (``missing_mode``: at random, by block, informatively).
 Three seeds per point keep it fast; the benchmark (``benchmarks/results/pytorch_vs_als.md``)

@@ -37,8 +37,9 @@ print(int(np.sum(~np.isnan(s.labels))), "labeled,", s.test_idx.size, "to predict
 # Every parameter has a default. ``latent_dim='auto'`` chooses the rank of the
 # factorization ``R ~ X^T Y`` from held-out observed cells (below the number of
 # classifiers, so that the factors denoise rather than copy R); ``rho=None`` takes the
-# solver's default (0.5 for ALS); ``aggregator='auto'`` blends the mean, stacking and the
-# best single classifier. The values used are the fitted attributes ``latent_dim_`` and ``rho_``.
+# solver's default (1.0: the factors by reconstruction alone); ``aggregator='auto'``
+# blends the mean, stacking and the best single classifier. The values used are the
+# fitted attributes ``latent_dim_`` and ``rho_``.
 data = EnsembleData(s.R, s.labels)
 trainer = CFEnsembleTrainer(max_iter=300, random_state=0)
 trainer.fit(data)

@@ -24,11 +24,31 @@ def fitted(ens):
 def test_defaults_choose_the_rank_below_m(fitted):
     tr = fitted
     assert tr.latent_dim == "auto" and tr.aggregator == "auto"
-    assert tr.rho is None and tr.rho_ == 0.5  # None: the solver's default, resolved in fit
+    assert tr.rho is None and tr.rho_ == 1.0  # None: the solver's default, resolved in fit
     assert 2 <= tr.latent_dim_ <= 7 and tr.X_.shape[0] == tr.latent_dim_
     assert tr.rank_candidates_[0] == 2 and tr.rank_errors_.shape == tr.rank_candidates_.shape
     assert CFEnsembleTrainer(8, solver="varpro")._rho() == 1.0
     assert CFEnsembleTrainer(8, latent_dim=3).fit(fitted_data(fitted)).latent_dim_ == 3
+
+
+def test_default_als_factors_read_no_label(ens):
+    # rho = 1 (every solver's default): ALS's label-aware confidence is off, so the factors
+    # (and the rank) are made the same way for labeled and unlabeled columns; only the
+    # aggregator reads labels. Flipping every label leaves X and Y unchanged.
+    labels = ens.labels.copy()
+    lab = ~np.isnan(labels)
+    flipped = labels.copy()
+    flipped[lab] = 1.0 - labels[lab]
+    a = CFEnsembleTrainer(8, random_state=0).fit(EnsembleData(ens.R, labels))
+    b = CFEnsembleTrainer(8, random_state=0).fit(EnsembleData(ens.R, flipped))
+    assert a.latent_dim_ == b.latent_dim_
+    np.testing.assert_array_equal(a.X_, b.X_)
+    np.testing.assert_array_equal(a.Y_, b.Y_)
+    assert not np.allclose(a.predict(), b.predict())
+    # At rho = 0.5 the labels shape the labeled columns' confidence, hence the factors.
+    c = CFEnsembleTrainer(8, rho=0.5, random_state=0).fit(EnsembleData(ens.R, labels))
+    d = CFEnsembleTrainer(8, rho=0.5, random_state=0).fit(EnsembleData(ens.R, flipped))
+    assert not np.allclose(c.Y_, d.Y_)
 
 
 def fitted_data(tr):

@@ -705,7 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rho",
         type=float,
         default=None,
-        help="reconstruction weight in [0, 1] (default: 0.5 for als, 1 for varpro/pytorch)",
+        help="reconstruction weight in [0, 1] (default: 1)",
     )
     fit.add_argument(
         "--aggregator",

@@ -486,7 +486,7 @@ class CFEnsembleClassifier(_PoolClassifier):
         never above n_estimators - 1). The trainer's ``latent_dim_`` is the rank used.
     rho : float in [0, 1] or None, default=None
         Weight of reconstruction against supervision; None: the trainer's default for the
-        solver (0.5 for 'als', 1.0 for 'varpro' and 'pytorch', see ``CFEnsembleTrainer``).
+        solver (1.0 for 'als', 'varpro' and 'pytorch', see ``CFEnsembleTrainer``).
     lambda_reg : float, default=0.01
     confidence : str or callable, default='uniform'
         Base confidence strategy (``cfensemble.confidence``). 'uniform' beat 'certainty'

@@ -82,10 +82,11 @@ class CFEnsembleTrainer(BaseCFTrainer):
     rho : float in [0, 1] or None, default=None
         Weight of reconstruction against supervision in L_CF. For ``solver='als'`` it sets
         the label-aware modulation strength alpha_eff = 2 (1 - rho) alpha (rho = 1: pure
-        weighted factorization with the base confidence). None: 0.5 for 'als', 1.0 for
-        'varpro' (at 0.5 varpro's supervised term overfit X through the missing cells and
-        lost 0.02-0.03 PR-AUC to ALS on real data with missing cells; at 1.0 it ties ALS).
-        The value used is ``rho_``.
+        weighted factorization with the base confidence). None: 1.0 for both solvers (at
+        0.5 varpro's supervised term overfit X through the missing cells and lost
+        0.01-0.02 PR-AUC on real data with missing cells; ALS's label-aware confidence at
+        0.5 lost 0.0005-0.0015 to 1.0 with aggregator='auto', benchmarks/results/
+        defaults_probe.md section 9). The value used is ``rho_``.
     lambda_reg : float >= 0, default=0.01
         L2 penalty lambda on both factor matrices (part of L_recon).
     max_iter : int >= 1, default=100
@@ -96,7 +97,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         L_CF). varpro: L-BFGS stops when the relative change of J falls below tol
         (None: 1e-6).
     use_label_aware_confidence : bool, default=True
-        ALS only: modulate the base confidence with labels (see ``confidence.label_aware``).
+        ALS only: modulate the base confidence with labels (see ``confidence.label_aware``)
+        when rho < 1; at rho = 1 (the default) the modulation strength is zero.
     label_aware_alpha : float >= 0, default=1.0
         Strength alpha of the label-aware modulation.
     solver : {'als', 'varpro'}, default='als'
@@ -218,7 +220,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
 
     Examples
     --------
-    Defaults everywhere: the rank is chosen from held-out cells, rho from the solver.
+    Defaults everywhere: the rank is chosen from held-out cells, rho = 1 (reconstruction
+    alone shapes the factors; the aggregator is fitted to them).
 
     >>> from cfensemble.data import EnsembleData
     >>> from cfensemble.optimization import CFEnsembleTrainer
@@ -226,13 +229,13 @@ class CFEnsembleTrainer(BaseCFTrainer):
     >>> s = make_ensemble(n_classifiers=8, n_instances=400, missing_rate=0.3, random_state=0)
     >>> tr = CFEnsembleTrainer(random_state=0).fit(EnsembleData(s.R, s.labels))
     >>> tr.n_classifiers_, tr.latent_dim_, tr.rho_
-    (8, 2, 0.5)
+    (8, 2, 1.0)
     >>> tr.predict().shape           # every fitted instance, the unlabeled ones too
     (400,)
     >>> tr.predict(s.R[:, :5]).shape  # new columns (NaN allowed) by fold-in
     (5,)
-    >>> CFEnsembleTrainer(solver="varpro", random_state=0).fit(s.data).rho_
-    1.0
+    >>> CFEnsembleTrainer(rho=0.5, random_state=0).fit(s.data).rho_  # label-aware ALS
+    0.5
     """
 
     def __init__(
@@ -376,10 +379,12 @@ class CFEnsembleTrainer(BaseCFTrainer):
             )
 
     def _default_rho(self) -> float:
-        # Measured (benchmarks/defaults_probe.py): varpro's supervised term overfits X
-        # through the missing cells at rho=0.5; at rho=1 it ties ALS. ALS keeps 0.5, the
-        # strength of its label-aware confidence.
-        return 0.5 if self.solver == "als" else 1.0
+        # Measured on the real-data benchmark (benchmarks/results/real_data.md): varpro's
+        # supervised term overfits X through the missing cells at rho=0.5
+        # (defaults_probe.md section 1), and ALS's label-aware confidence at rho=0.5 lost
+        # to rho=1 with aggregator='auto' in every missing regime (280 paired folds each).
+        # rho=1 also makes labeled and unlabeled columns' fills the same way.
+        return 1.0
 
     def _label_aware(self, data, C):
         alpha = self.label_aware_alpha if self.use_label_aware_confidence else 0.0
