@@ -111,6 +111,9 @@ def test_estimator_passes_n_jobs_to_the_trainer():
         warnings.simplefilter("ignore")
         clf.fit(X, y)
     assert clf.trainer_.n_jobs == 2
+    pytest.importorskip("torch")
+    pt = CFEnsembleClassifier(solver="pytorch", n_jobs=2)._make_trainer(2)
+    assert type(pt).__name__ == "CFEnsemblePyTorchTrainer" and pt.n_jobs == 2
 
 
 def test_cli_n_jobs(tmp_path, capsys):
@@ -126,3 +129,10 @@ def test_cli_n_jobs(tmp_path, capsys):
     code = main([str(a) for a in base + ["--n-jobs", "2", "--out", tmp_path / "m.cfe"]])
     assert code == 0, capsys.readouterr().err
     assert load(tmp_path / "m.cfe").n_jobs == 2
+    # --solver pytorch: torch's threads (it used to refuse the option).
+    pytest.importorskip("torch")
+    pt = [*base[:5], "--solver", "pytorch", "--latent-dim", "2", "--max-iter", "3"]
+    pt.append("--no-progress")
+    code = main([str(a) for a in pt + ["--n-jobs", "1", "--out", tmp_path / "p.cfe"]])
+    assert code == 0, capsys.readouterr().err
+    assert load(tmp_path / "p.cfe").n_jobs == 1

@@ -463,7 +463,9 @@ def test_varpro_reaches_the_pytorch_projected_objective(missing, agg_in):
         (dict(formulation="exact"), ValueError, "formulation must be one of"),
         (dict(optimizer="lbfgs"), ValueError, "optimizer must be one of"),
         (dict(dtype="float16"), ValueError, "dtype must be one of"),
-        (dict(device="tpu"), ValueError, "device must be one of"),
+        (dict(device="tpu"), ValueError, "device must be 'auto'"),
+        (dict(n_jobs=0), ValueError, "n_jobs must be None or a nonzero integer"),
+        (dict(n_jobs=1.5), TypeError, "n_jobs must be None or a nonzero integer"),
         (dict(lr=0.0), ValueError, "lr must be > 0"),
         (dict(max_iter=0), ValueError, "max_iter must be >= 1"),
         (dict(max_iter=2.5), TypeError, "max_iter must be Integral"),
@@ -496,6 +498,22 @@ def test_not_fitted_and_wrong_data(mid):
         tr.predict()
     with pytest.raises(ValueError, match="n_classifiers=5"):
         CFEnsemblePyTorchTrainer(5, latent_dim=2).fit(mid.data)
+
+
+def test_n_jobs_sets_torch_threads_for_the_fit_then_restores_them(mid):
+    seen = []
+
+    def record(*_):
+        seen.append(torch.get_num_threads())
+
+    torch.set_num_threads(2)  # the autouse fixture restores the session's own count
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _trainer(n_jobs=1, max_iter=3, callback=record).fit(mid.data)
+        assert set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        _trainer(max_iter=3, callback=record).fit(mid.data)
+    assert set(seen) == {2}  # None: torch's own setting, untouched
 
 
 def test_cuda_requested_without_gpu_is_a_clear_error(mid):

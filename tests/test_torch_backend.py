@@ -12,7 +12,7 @@ import pytest
 from cfensemble.distributed import InMemoryBackend
 from cfensemble.exceptions import InvalidParameterError, MissingDependencyError
 from cfensemble.objective import class_weights, n_aggregator_features
-from cfensemble.optimization import CFEnsembleTrainer
+from cfensemble.optimization import CFEnsemblePyTorchTrainer, CFEnsembleTrainer
 from cfensemble.synthetic import make_ensemble
 
 torch = pytest.importorskip("torch")
@@ -161,8 +161,8 @@ def test_block_size_bounds_memory():
 @pytest.mark.parametrize(
     "params,match",
     [
-        ({"backend": "torch", "device": "gpu"}, "device must be None, 'cpu', 'cuda'"),
-        ({"backend": "torch", "device": "cuda:x"}, "device must be None"),
+        ({"backend": "torch", "device": "gpu"}, "device must be 'auto' \\(or None\\), 'cpu'"),
+        ({"backend": "torch", "device": "cuda:x"}, "device must be 'auto'"),
         ({"device": "cpu"}, "device='cpu' needs backend='torch', got backend='numpy'"),
         ({"backend": "torch", "linear_solver": "cg"}, "backend='torch' supports"),
         ({"solver": "varpro", "dtype": "float32"}, "solver='varpro' needs exact float64"),
@@ -179,6 +179,37 @@ def test_cuda_requested_without_gpu_is_a_clear_error(ens):
     tr = CFEnsembleTrainer(latent_dim=2, solver="varpro", backend="torch", device="cuda")
     with pytest.raises(InvalidParameterError, match=r"device='cuda' needs CUDA.*is False"):
         tr.fit(ens.data)
+
+
+def test_auto_and_none_are_one_device_rule_in_both_torch_paths(ens):
+    # device='auto' (the PyTorch trainer's default) and None (backend='torch''s) mean the
+    # same in both classes: CUDA when available, else the CPU, by one resolver.
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    for device in (None, "auto"):
+        tr = _fit(ens.data, solver="varpro", backend="torch", device=device, max_iter=3)
+        assert tr.device_ == want
+        pt = CFEnsemblePyTorchTrainer(latent_dim=2, device=device, max_iter=3, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert pt.fit(ens.data).device_ == want
+
+
+def test_n_jobs_sets_torch_threads_for_the_fit_then_restores_them(ens):
+    seen = []
+
+    def record(*_):
+        seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        _fit(ens.data, solver="varpro", backend="torch", n_jobs=1, max_iter=3, callback=record)
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 3
+        seen.clear()
+        _fit(ens.data, solver="als", backend="torch", max_iter=3, callback=record)
+        assert set(seen) == {3}  # None: torch's own setting, untouched
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_missing_torch_is_a_clear_error(ens, monkeypatch):
@@ -201,7 +232,7 @@ def test_import_and_load_need_no_torch(ens, tmp_path, run_without_torch):
     path = tr.save(tmp_path / "m.cfe")
     code = (
         "import numpy as np\n"
-        "from cfensemble.optimization import CFEnsembleTrainer\n"
+        "from cfensemble.optimization import CFEnsemblePyTorchTrainer, CFEnsembleTrainer\n"
         f"tr = CFEnsembleTrainer.load({str(path)!r})\n"
         "assert tr.predict().shape == (300,)\n"
         "assert 'torch' not in sys.modules\n"

@@ -9,6 +9,10 @@ While those threads run, the BLAS and OpenMP pools of the process are limited to
 thread (:func:`blas_limited`, threadpoolctl): the kernels call no BLAS, and a BLAS pool
 left at every core would compete with them for the cores (and its threads spin after
 each call). Outside the kernels' parallel regions the pools are left as the user set them.
+
+torch (``CFEnsemblePyTorchTrainer``, ``backend='torch'``) runs its own intra-op pool:
+``n_jobs`` given sets it for the fit (:func:`torch_threads`); None leaves it as torch has
+it, as scikit-learn leaves BLAS pools alone.
 """
 
 from __future__ import annotations
@@ -83,3 +87,18 @@ def run_limited(fn):
             return fn(*args)
 
     return task
+
+
+@contextlib.contextmanager
+def torch_threads(torch, n_jobs):
+    """torch's intra-op threads at ``effective_threads(n_jobs)`` inside the block, then
+    restored; ``n_jobs=None`` leaves them as they are (``torch.get_num_threads()``)."""
+    if n_jobs is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(effective_threads(n_jobs))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

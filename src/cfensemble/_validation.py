@@ -220,13 +220,38 @@ def check_dtype(value, name: str, allowed) -> str:
 
 
 def check_device(value, name: str = "device"):
-    """A torch device name: None, 'cpu', 'cuda' or 'cuda:<index>' (its form only)."""
+    """A torch device name: None or 'auto' (CUDA when available, else the CPU), 'cpu',
+    'cuda' or 'cuda:<index>' (its form only)."""
     ok = value is None or (
         isinstance(value, str)
-        and (value in ("cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()))
+        and (
+            value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
+        )
     )
     if not ok:
         raise InvalidParameterError(
-            f"{name} must be None, 'cpu', 'cuda' or 'cuda:<index>', got {name}={value!r}"
+            f"{name} must be 'auto' (or None), 'cpu', 'cuda' or 'cuda:<index>', "
+            f"got {name}={value!r}"
         )
     return value
+
+
+def resolve_device(torch, device) -> str:
+    """The one device resolver of both torch paths (``CFEnsembleTrainer(backend='torch')``
+    and ``CFEnsemblePyTorchTrainer``): None or 'auto' -> 'cuda' when available, else 'cpu';
+    a CUDA device that is not there -> error."""
+    check_device(device)
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InvalidParameterError(
+                f"device={device!r} needs CUDA, but torch.cuda.is_available() is False; "
+                "use device='cpu' or device='auto' (CUDA when available)"
+            )
+        index = int(device[5:]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise InvalidParameterError(
+                f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+    return device

@@ -440,9 +440,7 @@ def _make_trainer(args, m: int):
         params["max_iter"] = args.max_iter
     if args.solver == "pytorch":
         params["device"] = "cpu"
-        if args.n_jobs is not None:
-            raise UserError("--n-jobs sets the threads of --solver als and varpro, not pytorch")
-    elif args.n_jobs is not None:
+    if args.n_jobs is not None:
         params["n_jobs"] = args.n_jobs
     latent_dim = args.latent_dim if args.latent_dim is not None else "auto"
     try:
@@ -724,7 +722,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_n_jobs,
         default=None,
         metavar="N",
-        help="threads of the als/varpro kernels (default 1; -1: every core)",
+        help="threads of the als/varpro kernels (default 1; -1: every core), or torch's "
+        "intra-op threads with --solver pytorch (default: torch's own setting)",
     )
     _add_io_layout(fit)
     fit.set_defaults(func=cmd_fit)

@@ -510,8 +510,9 @@ class CFEnsembleClassifier(_PoolClassifier):
         Further keyword arguments for the trainer (e.g. ``{'lr': 0.05}`` for pytorch).
     n_jobs : int or None
         Parallel jobs of ``cross_val_predict``, and threads of the ALS/varpro kernels
-        (``CFEnsembleTrainer(n_jobs=...)``); scikit-learn's convention (None: 1 unless in
-        a joblib context, -1: every core).
+        (``CFEnsembleTrainer(n_jobs=...)``) or of torch (``solver='pytorch'``, where None
+        leaves torch's own setting); scikit-learn's convention (None: 1 unless in a joblib
+        context, -1: every core).
     random_state : int, RandomState or None
     verbose : bool, default=False
 
@@ -574,8 +575,8 @@ class CFEnsembleClassifier(_PoolClassifier):
     def _make_trainer(self, m: int):
         params = {name: getattr(self, name) for name in _TRAINER_PARAMS}
         extra = self.trainer_params or {}
-        if self.solver in ("als", "varpro") and "n_jobs" not in extra:
-            params["n_jobs"] = self.n_jobs  # threads of the ALS/varpro kernels
+        if "n_jobs" not in extra:
+            params["n_jobs"] = self.n_jobs  # threads of the ALS/varpro kernels, or torch's
         return make_trainer(m, **params, **extra)
 
     def fit(self, X, y):

@@ -44,8 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from cfensemble._optional import import_optional
-from cfensemble._validation import check_device
-from cfensemble.exceptions import InvalidParameterError
+from cfensemble._validation import resolve_device
 from cfensemble.optimization._varpro import combine_terms
 
 #: Largest block * d^2 (entries of one batch of d x d system matrices).
@@ -58,25 +57,6 @@ def import_torch():
         "torch",
         "backend='torch' needs PyTorch: pip install cfensemble[torch] (or pip install torch)",
     )
-
-
-def resolve_device(torch, device) -> str:
-    """None -> 'cuda' when available, else 'cpu'; a CUDA device that is not there -> error."""
-    check_device(device)
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise InvalidParameterError(
-                f"device={device!r} needs CUDA, but torch.cuda.is_available() is False; "
-                "use device='cpu' or device=None (CUDA when available)"
-            )
-        index = int(device[5:]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise InvalidParameterError(
-                f"device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist"
-            )
-    return device
 
 
 def block_size(n: int, d: int, elements: int = BLOCK_ELEMENTS) -> int:

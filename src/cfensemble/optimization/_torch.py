@@ -39,8 +39,16 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from cfensemble._optional import import_optional
+from cfensemble._parallel import check_n_jobs, torch_threads
 from cfensemble._params import store_params
-from cfensemble._validation import check_dtype, check_option, check_scalar, warn_external
+from cfensemble._validation import (
+    check_device,
+    check_dtype,
+    check_option,
+    check_scalar,
+    resolve_device,
+    warn_external,
+)
 from cfensemble.data import EnsembleData
 from cfensemble.exceptions import InvalidParameterError, NonFiniteError
 from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
@@ -197,8 +205,9 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         The torch optimizer.
     lr : float > 0, default=0.01
         Its learning rate.
-    device : {'auto', 'cpu', 'cuda'} or 'cuda:<k>', default='auto'
-        'auto' picks CUDA when available.
+    device : {'auto', 'cpu', 'cuda'}, 'cuda:<k>' or None, default='auto'
+        'auto' (or None, as in ``CFEnsembleTrainer(backend='torch')``) picks CUDA when
+        available; a CUDA device that is not there is an error at fit.
     formulation : {'projected', 'detached', 'free'}, default='projected'
         See the module docstring. 'projected' measures best and does not leak.
     weight_decay : float >= 0, default=0.0
@@ -227,6 +236,11 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         Instances per batched solve of the final float64 Y*(X) and of fold-in.
     random_state : int, RandomState or None, default=None
         The same value gives the same initial X and Y as the ALS trainer.
+    n_jobs : int or None, default=None
+        torch's intra-op threads during ``fit`` (``torch.set_num_threads``, restored
+        after; -1: every core, scikit-learn's convention). None leaves torch's own setting
+        (``torch.get_num_threads()``, every core by default), as scikit-learn leaves BLAS
+        pools alone.
     verbose : bool, default=False
         Log L_CF every epoch (logger "cfensemble", level INFO).
     callback : callable or None, default=None
@@ -287,6 +301,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         aggregator_input: str = "filled",
         aggregator_l2: float = 1e-3,
         chunk_size: int = DEFAULT_CHUNK,
+        n_jobs: int | None = None,
         random_state=None,
         verbose: bool = False,
         callback=None,
@@ -307,13 +322,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         check_option(self.optimizer, "optimizer", OPTIMIZERS)
         check_option(self.formulation, "formulation", FORMULATIONS)
         check_dtype(self.dtype, "dtype", DTYPES)
-        if not isinstance(self.device, str) or not (
-            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
-        ):
-            raise InvalidParameterError(
-                f"device must be one of ['auto', 'cpu', 'cuda'] or 'cuda:<index>', "
-                f"got {self.device!r}"
-            )
+        check_device(self.device)
+        check_n_jobs(self.n_jobs, "n_jobs")
         if self.formulation == "projected" and self.lambda_reg <= 0:
             raise InvalidParameterError(
                 "lambda_reg must be > 0 with formulation='projected' (each A_i = X C_i X^T + "
@@ -337,14 +347,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         return params
 
     def _resolve_device(self, torch) -> str:
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InvalidParameterError(
-                f"device={self.device!r} but torch.cuda.is_available() is False; "
-                "use device='cpu' or 'auto'"
-            )
-        return self.device
+        return resolve_device(torch, self.device)
 
     def _warn_formulation(self) -> None:
         if self.rho_ == 0.0 and self.formulation == "free":
@@ -370,6 +373,10 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
 
     def _fit(self, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
         torch = _import_torch()
+        with torch_threads(torch, self.n_jobs):
+            self._fit_torch(torch, data, C, rng, params)
+
+    def _fit_torch(self, torch, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
         self._warn_formulation()
         dev = self._resolve_device(torch)
         self.device_ = dev

@@ -9,13 +9,12 @@ in-memory NumPy or Dask) for every O(n) quantity and keeps only O(m d) state its
 from __future__ import annotations
 
 import numbers
-from contextlib import nullcontext
 from typing import NamedTuple
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from cfensemble._parallel import blas_limited, check_n_jobs, effective_threads
+from cfensemble._parallel import blas_limited, check_n_jobs, effective_threads, torch_threads
 from cfensemble._params import store_params
 from cfensemble._registry import BACKENDS, NUMPY_SOLVERS, backend_class
 from cfensemble._validation import (
@@ -140,9 +139,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
         and varpro's projection, J and gradient computed there in blocks
         (``cfensemble.distributed._torch_backend``); same results as 'numpy' to float
         tolerance in float64. Needs the ``torch`` extra.
-    device : None, 'cpu', 'cuda' or 'cuda:<index>', default=None
-        backend='torch' only: the torch device (None: CUDA when available, else the CPU).
-        The one used is ``device_``.
+    device : None, 'auto', 'cpu', 'cuda' or 'cuda:<index>', default=None
+        backend='torch' only: the torch device (None or 'auto', as in
+        ``CFEnsemblePyTorchTrainer``: CUDA when available, else the CPU). The one used is
+        ``device_``.
     dask_client : distributed.Client, str or None
         backend='dask': a client or scheduler address; None: the active client, else a
         LocalCluster on 127.0.0.1.
@@ -164,6 +164,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         one thread while the kernels' threads run, so they do not compete. Results do not
         depend on it beyond float rounding.
         ``backend='dask'`` runs one thread per task (the cluster is the parallelism).
+        ``backend='torch'``: torch's intra-op threads during the fit loop when given
+        (restored after); None leaves torch's own setting.
     random_state : int, RandomState or None, default=None
         Draws the initial factors (X first, then Y; the same draws in every trainer).
     verbose : bool, default=False
@@ -344,9 +346,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
             be.set_Y(Y)
             del Y  # the backend holds it (in its working dtype): no second (d, n) copy
             loop = self._fit_als if self.solver == "als" else self._fit_varpro
-            # torch runs its own thread pool (and OpenMP): the limit would throttle it.
+            # torch runs its own thread pool (and OpenMP): n_jobs, when given, sets it; the
+            # BLAS limit would throttle it.
             limit = (
-                nullcontext()
+                torch_threads(be._torch, self.n_jobs)
                 if self.backend == "torch"
                 else blas_limited(self._loop_blas_threads())
             )
