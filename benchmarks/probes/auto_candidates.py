@@ -227,6 +227,26 @@ def print_paired(allr, methods, ref="auto"):
         print(f"| {regime} | " + " | ".join(cells) + " |")
 
 
+def run_probe(candidates, methods, default_regimes=REGIMES, csv=None):
+    """A probe's command line, ``PROBE.py FILLS[,FILLS] [regime,...]``: score
+    ``candidates(e)`` on the stored fills of those regimes, write the scores to ``csv``
+    (or $PROBE_CSV), print the per-group tables of ``methods`` (the first is the
+    reference) and their paired comparisons to it; returns the scores."""
+    res = load_fills(sys.argv[1])
+    regimes = sys.argv[2].split(",") if len(sys.argv) > 2 else list(default_regimes)
+    res = {k: v for k, v in res.items() if k[4] in regimes}
+    df = score_fills(res, candidates)
+    values = df[df["method"] == "t"]
+    df = df[df["method"] != "t"]
+    if len(values):
+        print("'t' (mean over folds):", values.groupby("regime")["score"].mean().round(3).to_dict())
+    df.to_csv(csv or os.environ.get("PROBE_CSV", "/tmp/probe.csv"), index=False)
+    allr, _ = with_baselines(df)
+    print_groups(allr, methods)
+    print_paired(allr, methods[1:], ref=methods[0])
+    return df
+
+
 if __name__ == "__main__":
     res = load_fills(sys.argv[1])
     zkey = sys.argv[2] if len(sys.argv) > 2 else "Z"

@@ -23,15 +23,7 @@ for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np
 
 sys.path.insert(0, "benchmarks/probes")
-from auto_candidates import (
-    REGIMES,
-    fold_inputs,
-    load_fills,
-    print_groups,
-    print_paired,
-    score_fills,
-    with_baselines,
-)
+from auto_candidates import fold_inputs, run_probe
 
 from cfensemble.aggregators import (
     fit_auto_aggregator,
@@ -91,19 +83,10 @@ def candidates(e):
     mean = np.where((~miss).any(0), mean_of_observed(R), Z.mean(0))
     out["Sboot"] = s_boot
     out["c_boot"] = (1.0 - 2.0 * t / 3.0) * mean + (t / 3.0) * (stack + s_boot)
-    out["t"] = np.full_like(p, pi.max())  # score_fills keeps 't' as a value: max pi
+    out["t"] = np.full_like(p, pi.max())  # a value, not a score: the largest pi
     return out
 
 
 if __name__ == "__main__":
-    res = load_fills(sys.argv[1])
-    regimes = sys.argv[2].split(",") if len(sys.argv) > 2 else list(REGIMES)
-    res = {k: v for k, v in res.items() if k[4] in regimes}
-    df = score_fills(res, candidates)
-    pim = df[df.method == "t"]
-    df = df[df.method != "t"]
-    print("max pi per regime (mean over folds):", pim.groupby("regime")["score"].mean().round(3))
-    df.to_csv(os.environ.get("PROBE_CSV", "/tmp/bootstrap_single.csv"), index=False)
-    allr, _ = with_baselines(df)
-    print_groups(allr, ["auto", "c_boot", "S1", "Sboot"])
-    print_paired(allr, ["c_boot"])
+    # 't' carries the largest selection frequency (a value, printed apart).
+    run_probe(candidates, ["auto", "c_boot", "S1", "Sboot"])

@@ -26,14 +26,7 @@ from scipy.special import logit
 from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, "benchmarks/probes")
-from auto_candidates import (
-    fold_inputs,
-    load_fills,
-    print_groups,
-    print_paired,
-    score_fills,
-    with_baselines,
-)
+from auto_candidates import fold_inputs, run_probe
 
 from cfensemble.aggregators import fit_auto_aggregator, fit_weighted_logistic, predict_auto
 from cfensemble.patterns import observed_patterns, packed_columns
@@ -107,9 +100,4 @@ def candidates(e):
 
 
 if __name__ == "__main__":
-    res = load_fills(sys.argv[1])
-    regimes = sys.argv[2].split(",") if len(sys.argv) > 2 else ["block"]
-    res = {k: v for k, v in res.items() if k[4] in regimes}
-    allr, _ = with_baselines(score_fills(res, candidates))
-    print_groups(allr, ["auto", "oracle", *CANDS])
-    print_paired(allr, ["oracle", *CANDS])
+    run_probe(candidates, ["auto", "oracle", *CANDS], default_regimes=["block"])

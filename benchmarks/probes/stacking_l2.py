@@ -16,15 +16,7 @@ import sys
 for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[k] = "1"
 sys.path.insert(0, "benchmarks/probes")
-from auto_candidates import (
-    REGIMES,
-    fold_inputs,
-    load_fills,
-    print_groups,
-    print_paired,
-    score_fills,
-    with_baselines,
-)
+from auto_candidates import fold_inputs, run_probe
 
 from cfensemble.aggregators import fit_auto_aggregator, predict_auto
 from cfensemble.patterns import observed_patterns
@@ -50,11 +42,4 @@ def candidates(e):
 
 
 if __name__ == "__main__":
-    res = load_fills(sys.argv[1])
-    regimes = sys.argv[2].split(",") if len(sys.argv) > 2 else list(REGIMES)
-    res = {k: v for k, v in res.items() if k[4] in regimes}
-    df = score_fills(res, candidates)
-    df.to_csv(os.environ.get("PROBE_CSV", "/tmp/stacking_l2.csv"), index=False)
-    allr, _ = with_baselines(df)
-    print_groups(allr, ["auto", *CANDS])
-    print_paired(allr, CANDS)
+    run_probe(candidates, ["auto", *CANDS])
