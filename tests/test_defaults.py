@@ -95,6 +95,52 @@ def test_observed_patterns_most_frequent_first_without_complete_or_empty():
     np.testing.assert_array_equal(pattern_index(wide, observed_patterns(wide)), [0, 0, -1, -1])
 
 
+@pytest.mark.parametrize("m", [1, 8, 9, 15, 64, 65])
+def test_unique_rows_is_numpy_unique_by_rows(m):
+    # The fast path (one big-endian integer per row of <= 8 bytes) keeps np.unique's
+    # output and order, on which the choice among tied patterns depends.
+    from cfensemble.patterns import packed_columns, unique_rows
+
+    obs = np.random.RandomState(m).uniform(size=(m, 3000)) < 0.8
+    obs[:, :500] = obs[:, :1]  # one frequent pattern
+    P = packed_columns(obs)
+    want = np.unique(P, axis=0, return_inverse=True, return_counts=True)
+    got = unique_rows(P, return_inverse=True, return_counts=True)
+    for a, b in zip(want, got, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(unique_rows(P), want[0])
+
+
+def test_auto_stacking_fits_on_a_capped_subsample_of_the_labeled_columns():
+    from cfensemble.aggregators import stacking_subsample
+    from cfensemble.exceptions import InvalidParameterError
+
+    s = make_ensemble(n_classifiers=6, n_instances=3000, positive_rate=0.05, random_state=5)
+    R = apply_missingness(s.R, 0.2, mode="block", random_state=0)
+    miss = np.isnan(R)
+    Z = np.where(miss, 0.5, R)
+    lab = s.labeled_idx
+    y = s.labels[lab]
+    pats = observed_patterns(~miss)
+    keep = stacking_subsample(y, 400)
+    # Every labeled positive (fewer than half the cap), the rest negatives; sorted, unique.
+    assert keep.size == 400 and np.all(np.diff(keep) > 0)
+    assert y[keep].sum() == y.sum() < 200
+    assert stacking_subsample(y, y.size) is None
+    capped = fit_auto_aggregator(Z[:, lab], y, miss[:, lab], patterns=pats, max_columns=400)
+    sub = fit_auto_aggregator(Z[:, lab][:, keep], y[keep], miss[:, lab][:, keep], patterns=pats)
+    np.testing.assert_allclose(capped.w, sub.w, atol=1e-8)
+    np.testing.assert_allclose(capped.pattern_w, sub.pattern_w, atol=1e-8)
+    # The single classifier and the ramp read every labeled column.
+    full = fit_auto_aggregator(Z[:, lab], y, miss[:, lab], patterns=pats)
+    assert (capped.single, capped.mix) == (full.single, full.mix)
+    # A common class: at most half the cap from it.
+    y2 = (np.arange(y.size) % 3 == 0).astype(float)
+    assert y2[stacking_subsample(y2, 400)].sum() == 200
+    with pytest.raises(InvalidParameterError, match="max_columns"):
+        fit_auto_aggregator(Z[:, lab], y, miss[:, lab], max_columns=1)
+
+
 def test_auto_stacking_is_a_reduced_feature_model_per_pattern():
     # Block missingness: classifiers 0-2 absent for a third of the instances. Their
     # stacking model is logistic regression on the logits of classifiers 3-5 and the

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
 
+from cfensemble._validation import check_scalar
 from cfensemble.exceptions import InvalidInputError
 from cfensemble.objective import (
     aggregator_logits,
@@ -254,6 +256,8 @@ def fit_shrinkage_logistic(
 #: Below this many labeled instances of the smaller class, 'auto' moves toward the mean.
 AUTO_MIN_CLASS = 20
 AUTO_L2 = 0.1
+#: The stacking models of 'auto' are fitted on at most this many labeled columns.
+AUTO_MAX_COLUMNS = 2**16
 _LOGIT_CLIP = 1e-4
 
 
@@ -306,6 +310,26 @@ def auto_stacking_features(Z: np.ndarray, missing: np.ndarray | None, n_weights:
     return np.vstack([L, np.asarray(M, dtype=np.float64)])
 
 
+def stacking_subsample(y: np.ndarray, max_columns: int = AUTO_MAX_COLUMNS):
+    """The labeled columns the stacking models of 'auto' are fitted on; (n_L,) 0/1 ->
+    sorted int indices, or None for all of them (n_L <= max_columns).
+
+    Above ``max_columns``: up to half of them from the smaller class (all of it when it has
+    fewer), the rest from the larger, drawn without replacement with a fixed seed. The
+    loss is class-weighted (balanced), so drawing the classes in other proportions than
+    the data's leaves the objective's target the same.
+    """
+    y = np.asarray(y)
+    if y.size <= max_columns:
+        return None
+    rng = np.random.RandomState(0)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y != 1)
+    small, large = (pos, neg) if pos.size <= neg.size else (neg, pos)
+    k = min(small.size, max_columns // 2)
+    keep = [rng.choice(small, k, replace=False), rng.choice(large, max_columns - k, replace=False)]
+    return np.sort(np.concatenate(keep))
+
+
 def fit_auto_aggregator(
     Z: np.ndarray,
     y: np.ndarray,
@@ -314,6 +338,7 @@ def fit_auto_aggregator(
     patterns: np.ndarray | None = None,
     use_class_weights: bool = True,
     l2: float = AUTO_L2,
+    max_columns: int = AUTO_MAX_COLUMNS,
 ) -> AutoAggregator:
     """The 'auto' aggregator: combine the simple combiners instead of choosing one.
 
@@ -336,6 +361,12 @@ def fit_auto_aggregator(
     PR-AUC against 0.5684 for one model on all logits and indicators, and tied it
     elsewhere (benchmarks/results/defaults_probe.md, section 8).
 
+    With more than ``max_columns`` labeled columns the stacking models (the full one and
+    each pattern's, warm-started from it) are fitted on :func:`stacking_subsample`'s
+    columns: up to 129 logistic models of at most 2m + 1 parameters gain nothing from
+    millions of rows but time (at n_L = 5 * 10^5, m = 15: 30 s for all columns). The mean
+    and the choice of the single classifier read every labeled column.
+
     Choosing among the three parts by inner cross-validation on a few hundred labeled rows
     was noise (issue 12); their average was never far from the best of them. With few
     labels the two learned parts move toward the mean: t = min(1, n_min / 20), n_min the
@@ -354,6 +385,8 @@ def fit_auto_aggregator(
         column (:func:`cfensemble.patterns.observed_patterns`), which reads no label.
     use_class_weights : bool, default=True
     l2 : float >= 0, default=0.1
+    max_columns : int >= 2, default=AUTO_MAX_COLUMNS (65,536)
+        At most this many labeled columns fit the stacking models.
 
     Returns
     -------
@@ -362,6 +395,7 @@ def fit_auto_aggregator(
     from cfensemble.metrics import pr_auc
     from cfensemble.objective import class_weights
 
+    check_scalar(max_columns, "max_columns", kind=numbers.Integral, low=2)
     Z = np.clip(np.asarray(Z, dtype=np.float64), 0.0, 1.0)
     y = np.asarray(y, dtype=np.float64)
     f = Z.shape[0]
@@ -383,15 +417,19 @@ def fit_auto_aggregator(
     n_min = min(n_pos, y.size - n_pos)
     if n_min == 0:
         return AutoAggregator(np.zeros(n_w), 0.0, 0, 0.0, patterns, np.zeros((k, n_w)), np.zeros(k))
-    F = auto_stacking_features(Z, missing if use_missing else None, n_w)
-    s = class_weights(y, use_class_weights)
-    w, b = fit_weighted_logistic(F, y, s, l2=l2)
+    keep = stacking_subsample(y, max_columns)
+    Zs, ys = (Z, y) if keep is None else (Z[:, keep], y[keep])
+    Ms = None if not use_missing else (missing if keep is None else missing[:, keep])
+    F = auto_stacking_features(Zs, Ms, n_w)
+    s = class_weights(ys, use_class_weights)
+    w, b = fit_weighted_logistic(F, ys, s, l2=l2)
     W = np.zeros((k, n_w))
     B = np.zeros(k)
     for g, S in enumerate(patterns):
-        # The logits of S's classifiers (every input of each), and the indicators.
+        # The logits of S's classifiers (every input of each), and the indicators; from
+        # the full model's weights on them (the same optimum, fewer Newton steps).
         inputs = np.concatenate([np.tile(S, f // m), np.ones(n_w - f, dtype=bool)])
-        W[g, inputs], B[g] = fit_weighted_logistic(F[inputs], y, s, l2=l2)
+        W[g, inputs], B[g] = fit_weighted_logistic(F[inputs], ys, s, l2=l2, w0=w[inputs], b0=b)
     scores = [pr_auc(y, Z[u]) for u in range(f)]
     mix = min(1.0, n_min / AUTO_MIN_CLASS)
     return AutoAggregator(w, float(b), int(np.argmax(scores)), mix, patterns, W, B)

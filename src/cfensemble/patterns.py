@@ -20,6 +20,26 @@ def packed_columns(observed: np.ndarray) -> np.ndarray:
     return np.packbits(np.asarray(observed, dtype=bool), axis=0).T
 
 
+def unique_rows(packed: np.ndarray, *, return_inverse=False, return_counts=False):
+    """``np.unique(packed, axis=0, ...)`` for rows of packed bits, the same output in the
+    same (lexicographic) order; rows of at most 8 bytes (m <= 64 classifiers) are sorted
+    as one big-endian integer each, 10-20x faster than ``axis=0``'s row sort at 10^6 rows.
+    """
+    packed = np.asarray(packed, dtype=np.uint8)
+    n, nb = packed.shape
+    if nb > 8 or n == 0:
+        return np.unique(packed, axis=0, return_inverse=return_inverse, return_counts=return_counts)
+    wide = np.zeros((n, 8), dtype=np.uint8)
+    wide[:, :nb] = packed
+    # Big-endian: integer order is the rows' byte order (the zero padding is common to all).
+    keys = wide.view(">u8").ravel()
+    out = np.unique(keys, return_inverse=return_inverse, return_counts=return_counts)
+    out = out if isinstance(out, tuple) else (out,)
+    rows = out[0].astype(">u8").view(np.uint8).reshape(-1, 8)[:, :nb]
+    out = (np.ascontiguousarray(rows), *out[1:])
+    return out if len(out) > 1 else out[0]
+
+
 def pattern_counts(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct packed observed sets and how many columns have each.
 
@@ -34,7 +54,7 @@ def pattern_counts(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     packed = packed_columns(observed)
     if packed.shape[0] == 0:
         return packed, np.zeros(0, dtype=np.int64)
-    return np.unique(packed, axis=0, return_counts=True)
+    return unique_rows(packed, return_counts=True)
 
 
 def merge_counts(parts) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +64,7 @@ def merge_counts(parts) -> tuple[np.ndarray, np.ndarray]:
     counts = np.concatenate([c for _, c in parts])
     if packed.shape[0] == 0:
         return packed, counts.astype(np.int64)
-    uniq, inv = np.unique(packed, axis=0, return_inverse=True)
+    uniq, inv = unique_rows(packed, return_inverse=True)
     return uniq, np.bincount(inv.ravel(), weights=counts).astype(np.int64)
 
 
@@ -78,7 +98,7 @@ def pattern_index(observed: np.ndarray, patterns: np.ndarray) -> np.ndarray:
     observed = np.asarray(observed, dtype=bool)
     if len(patterns) == 0 or observed.shape[1] == 0:
         return np.full(observed.shape[1], -1)
-    uniq, inv = np.unique(packed_columns(observed), axis=0, return_inverse=True)
+    uniq, inv = unique_rows(packed_columns(observed), return_inverse=True)
     table = {np.packbits(p).tobytes(): k for k, p in enumerate(np.asarray(patterns, dtype=bool))}
     found = np.array([table.get(u.tobytes(), -1) for u in uniq])
     return found[inv.ravel()]
