@@ -249,7 +249,7 @@ def write_report(scores, out, args):
     print(out.read_text())
 
 
-def hindsight(scores, by=("dataset", "rate", "regime")):
+def hindsight(scores, by=("dataset", "rate", "regime"), name="hindsight_best"):
     """Rows of a pseudo-method 'hindsight_best': per setting (data set, rate, regime), the
     fold scores of the baseline with the best mean PR-AUC over the folds (chosen with the
     test labels: a bar no real method can be sure to reach)."""
@@ -257,7 +257,7 @@ def hindsight(scores, by=("dataset", "rate", "regime")):
     means = base.groupby([*by, "method"])["score"].mean().reset_index()
     winners = means.loc[means.groupby(list(by))["score"].idxmax(), [*by, "method"]]
     best = base.merge(winners, on=[*by, "method"])
-    return best.assign(method="hindsight_best")
+    return best.assign(method=name)
 
 
 def hindsight_split(scores, by=("dataset", "rate", "regime")):
@@ -313,7 +313,10 @@ def report(scores, skipped, info, total, args) -> str:
     cf_methods = [m for m in CF if m in set(scores["method"])]
     variants = [v for v in VARIANTS if v in set(scores["method"])]
     base = [b for b in BASE if b in set(scores["method"])]
-    scores = pd.concat([scores, hindsight(scores), hindsight_split(scores)], ignore_index=True)
+    per_dataset = hindsight(scores, by=("dataset", "regime"), name="hindsight_dataset")
+    scores = pd.concat(
+        [scores, hindsight(scores), per_dataset, hindsight_split(scores)], ignore_index=True
+    )
     by = ("dataset", "rate")
     mean = scores.groupby(["regime", "dataset", "rate", "method"])["score"].mean()
     lines = [
@@ -339,7 +342,10 @@ def report(scores, skipped, info, total, args) -> str:
         "stacking (class-weighted logistic regression, missing cells mean-imputed); an HGB",
         "stacker (NaN native); the best single classifier on the labeled rows. **hindsight**:",
         "per (data set, rate, regime) the baseline with the best mean test PR-AUC, chosen with",
-        "the test labels. **hindsight_split**: the same choice made on the other repeat's",
+        "the test labels (the bar of the claims below). **hindsight_dataset**: one baseline",
+        "per (data set, regime), the best over all its rates (issue 12's wording, 'the",
+        "hindsight-best baseline per data set'; a lower bar than per setting).",
+        "**hindsight_split**: the per-setting choice made on the other repeat's",
         "folds and scored on this repeat's (no selection bias: the distance between the two",
         "is how much of the hindsight bar is the luck of the maximum). Mean PR-AUC over the",
         "10 folds; the best of each row in bold.",
@@ -357,7 +363,7 @@ def report(scores, skipped, info, total, args) -> str:
         f" {DEFAULT_CF} - hindsight-best (n = folds x settings).",
         "",
     ]
-    pseudo = ["hindsight_best", "hindsight_split"]
+    pseudo = ["hindsight_best", "hindsight_dataset", "hindsight_split"]
     cols = [*cf_methods, *base, *pseudo]
     names = list(dict.fromkeys(i[0] for i in info))
     groups = [("All data sets", names)]
@@ -408,7 +414,7 @@ def report(scores, skipped, info, total, args) -> str:
     for regime in regimes:
         sub = scores[scores["regime"] == regime]
         for cf in [*cf_methods, *variants]:
-            for other in [*base, "hindsight_best"]:
+            for other in [*base, "hindsight_best", "hindsight_dataset"]:
                 r = paired_comparison(sub, cf, other, by=by)
                 lines.append(
                     f"| {regime} | {cf} | {other} | {r['n']} | {r['wins']} | {r['ties']} | "
