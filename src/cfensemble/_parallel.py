@@ -90,12 +90,15 @@ def run_limited(fn):
 
 
 @contextlib.contextmanager
-def torch_threads(torch, n_jobs):
+def torch_threads(n_jobs):
     """torch's intra-op threads at ``effective_threads(n_jobs)`` inside the block, then
-    restored; ``n_jobs=None`` leaves them as they are (``torch.get_num_threads()``)."""
+    restored; ``n_jobs=None`` leaves them as they are (``torch.get_num_threads()``).
+    Called where torch is already imported (a torch fit)."""
     if n_jobs is None:
         yield
         return
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(effective_threads(n_jobs))
     try:

@@ -234,13 +234,13 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         L2 penalty on the aggregator weights (part of L_sup).
     chunk_size : int, default=4096
         Instances per batched solve of the final float64 Y*(X) and of fold-in.
-    random_state : int, RandomState or None, default=None
-        The same value gives the same initial X and Y as the ALS trainer.
     n_jobs : int or None, default=None
         torch's intra-op threads during ``fit`` (``torch.set_num_threads``, restored
         after; -1: every core, scikit-learn's convention). None leaves torch's own setting
         (``torch.get_num_threads()``, every core by default), as scikit-learn leaves BLAS
         pools alone.
+    random_state : int, RandomState or None, default=None
+        The same value gives the same initial X and Y as the ALS trainer.
     verbose : bool, default=False
         Log L_CF every epoch (logger "cfensemble", level INFO).
     callback : callable or None, default=None
@@ -373,7 +373,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
 
     def _fit(self, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
         torch = _import_torch()
-        with torch_threads(torch, self.n_jobs):
+        with torch_threads(self.n_jobs):
             self._fit_torch(torch, data, C, rng, params)
 
     def _fit_torch(self, torch, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:

@@ -349,7 +349,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
             # torch runs its own thread pool (and OpenMP): n_jobs, when given, sets it; the
             # BLAS limit would throttle it.
             limit = (
-                torch_threads(be._torch, self.n_jobs)
+                torch_threads(self.n_jobs)
                 if self.backend == "torch"
                 else blas_limited(self._loop_blas_threads())
             )
