@@ -232,7 +232,7 @@ def test_import_and_load_need_no_torch(ens, tmp_path, run_without_torch):
     path = tr.save(tmp_path / "m.cfe")
     code = (
         "import numpy as np\n"
-        "from cfensemble.optimization import CFEnsemblePyTorchTrainer, CFEnsembleTrainer\n"
+        "from cfensemble.optimization import CFEnsembleTrainer\n"
         f"tr = CFEnsembleTrainer.load({str(path)!r})\n"
         "assert tr.predict().shape == (300,)\n"
         "assert 'torch' not in sys.modules\n"
