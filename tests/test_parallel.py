@@ -111,28 +111,37 @@ def test_estimator_passes_n_jobs_to_the_trainer():
         warnings.simplefilter("ignore")
         clf.fit(X, y)
     assert clf.trainer_.n_jobs == 2
+
+
+def test_estimator_passes_n_jobs_to_the_pytorch_trainer():
     pytest.importorskip("torch")
     pt = CFEnsembleClassifier(solver="pytorch", n_jobs=2)._make_trainer(2)
     assert type(pt).__name__ == "CFEnsemblePyTorchTrainer" and pt.n_jobs == 2
 
 
-def test_cli_n_jobs(tmp_path, capsys):
+def _cli_base(tmp_path, solver):
     ens = make_ensemble(n_classifiers=4, n_instances=200, random_state=0)
     np.savetxt(tmp_path / "R.csv", ens.R.T, delimiter=",", header="a,b,c,d", comments="")
     lines = ["label"] + ["" if np.isnan(v) else str(int(v)) for v in ens.labels]
     (tmp_path / "y.csv").write_text("\n".join(lines) + "\n")
     base = ["fit", "--predictions", tmp_path / "R.csv", "--labels", tmp_path / "y.csv"]
-    base += ["--solver", "als", "--latent-dim", "2", "--max-iter", "3", "--no-progress"]
+    return base + ["--solver", solver, "--latent-dim", "2", "--max-iter", "3", "--no-progress"]
+
+
+def test_cli_n_jobs(tmp_path, capsys):
+    base = _cli_base(tmp_path, "als")
     with pytest.raises(SystemExit) as exc:
         main([str(a) for a in base + ["--n-jobs", "0", "--out", tmp_path / "m0.cfe"]])
     assert exc.value.code == 2 and "--n-jobs" in capsys.readouterr().err
     code = main([str(a) for a in base + ["--n-jobs", "2", "--out", tmp_path / "m.cfe"]])
     assert code == 0, capsys.readouterr().err
     assert load(tmp_path / "m.cfe").n_jobs == 2
-    # --solver pytorch: torch's threads (it used to refuse the option).
+
+
+def test_cli_n_jobs_sets_torch_threads_with_pytorch(tmp_path, capsys):
+    # It used to refuse the option for --solver pytorch.
     pytest.importorskip("torch")
-    pt = [*base[:5], "--solver", "pytorch", "--latent-dim", "2", "--max-iter", "3"]
-    pt.append("--no-progress")
+    pt = _cli_base(tmp_path, "pytorch")
     code = main([str(a) for a in pt + ["--n-jobs", "1", "--out", tmp_path / "p.cfe"]])
     assert code == 0, capsys.readouterr().err
     assert load(tmp_path / "p.cfe").n_jobs == 1
