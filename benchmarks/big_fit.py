@@ -71,6 +71,8 @@ def main(argv=None):
     ap.add_argument("--max-iter", type=int, default=5)
     ap.add_argument("--solver", choices=("als", "varpro"), default="als")
     ap.add_argument("--n-jobs", type=int, default=-1)
+    ap.add_argument("--aggregator", default="weighted", help="the trainer's aggregator")
+    ap.add_argument("--rho", type=float, default=None, help="None: the solver's default")
     ap.add_argument("--append", action="store_true", help="add a row to --out")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -91,7 +93,8 @@ def main(argv=None):
         solver=args.solver,
         max_iter=args.max_iter,
         tol=0.0,
-        aggregator="weighted",
+        aggregator=args.aggregator,
+        rho=args.rho,
         dtype=dtype,
         n_jobs=args.n_jobs,
         random_state=0,
@@ -103,12 +106,16 @@ def main(argv=None):
     t_fit = time.perf_counter() - t0
     rss_fit = maxrss_gb()
     per_sweep = float(np.median(np.diff(tr.history_["time"])))
+    # What fit() spends after its loop: the final aggregator ('auto': one stacking model
+    # per missingness pattern) and storing the fitted attributes.
+    after_loop = t_fit - tr.history_["time"][-1]
     load = os.getloadavg()
 
     r32 = R.nbytes / GB
     row = (
-        f"| {args.solver} | {dtype} | {args.n:,} | {args.m} | {args.d} | {tr.n_iter_} | "
-        f"{per_sweep:.2f} | {t_fit:.1f} | {r32:.2f} | {data.R.nbytes / GB:.2f} | "
+        f"| {args.solver} | {dtype} | {tr.rho_:g} | {args.aggregator} | {args.n:,} | {args.m} | "
+        f"{args.d} | {tr.n_iter_} | {per_sweep:.2f} | {t_fit:.1f} | {after_loop:.1f} | "
+        f"{r32:.2f} | {data.R.nbytes / GB:.2f} | "
         f"{rss_R:.2f} | {rss_data:.2f} | {rss_fit:.2f} | {rss_fit / r32:.1f} | "
         f"{load[0]:.1f} |"
     )
@@ -123,17 +130,18 @@ def main(argv=None):
         f"Date of the first row: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
         "R generated in float32 chunk by chunk (5% missing, half labeled, 10% positives); "
-        "`CFEnsembleTrainer(latent_dim=d, max_iter, tol=0, aggregator='weighted', dtype)`. "
-        "Per sweep: median gap of `history_['time']` (history on). Peak RSS: ru_maxrss of "
+        "`CFEnsembleTrainer(latent_dim=d, max_iter, tol=0, aggregator, rho, dtype)`. "
+        "Per sweep: median gap of `history_['time']` (history on); after the loop: the "
+        "fit's time after its last sweep (the final aggregator, storing). Peak RSS: ru_maxrss of "
         f"the process (GiB; {rss0:.2f} GiB at start, the interpreter and libraries), "
         "after generating R, after `EnsembleData(R, y)` (which holds R as float64) and "
         "after fit (the process peak). 'peak / R' is the fit's peak over R's own float32 "
         "size.",
         "",
-        "| solver | dtype | n | m | d | sweeps | s / sweep | fit s | R GiB (float32) | "
-        "EnsembleData.R GiB (float64) | RSS after R | RSS after data | peak RSS after fit | "
-        "peak / R | load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| solver | dtype | rho | aggregator | n | m | d | sweeps | s / sweep | fit s | "
+        "after the loop s | R GiB (float32) | EnsembleData.R GiB (float64) | RSS after R | "
+        "RSS after data | peak RSS after fit | peak / R | load |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     text = row + "\n"
     if not (args.append and args.out.exists()):

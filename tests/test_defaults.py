@@ -131,9 +131,18 @@ def test_auto_stacking_fits_on_a_capped_subsample_of_the_labeled_columns():
     sub = fit_auto_aggregator(Z[:, lab][:, keep], y[keep], miss[:, lab][:, keep], patterns=pats)
     np.testing.assert_allclose(capped.w, sub.w, atol=1e-8)
     np.testing.assert_allclose(capped.pattern_w, sub.pattern_w, atol=1e-8)
-    # The single classifier and the ramp read every labeled column.
+    # The ramp counts every labeled column; the single classifier is chosen on the
+    # subsample by PR-AUC with each class weighted back to its share of all of them
+    # (here all positives are kept, so the negatives weigh n_neg / k_neg).
+    from cfensemble.metrics import pr_auc
+
     full = fit_auto_aggregator(Z[:, lab], y, miss[:, lab], patterns=pats)
-    assert (capped.single, capped.mix) == (full.single, full.mix)
+    assert capped.mix == full.mix
+    n_neg = y.size - y.sum()
+    sw = np.where(y[keep] == 1, 1.0, n_neg / (keep.size - y.sum()))
+    Zk = np.clip(Z[:, lab][:, keep], 0, 1)
+    want = np.argmax([pr_auc(y[keep], Zk[u], sample_weight=sw) for u in range(6)])
+    assert capped.single == want == full.single
     # A common class: at most half the cap from it.
     y2 = (np.arange(y.size) % 3 == 0).astype(float)
     assert y2[stacking_subsample(y2, 400)].sum() == 200

@@ -364,8 +364,9 @@ def fit_auto_aggregator(
     With more than ``max_columns`` labeled columns the stacking models (the full one and
     each pattern's, warm-started from it) are fitted on :func:`stacking_subsample`'s
     columns: up to 129 logistic models of at most 2m + 1 parameters gain nothing from
-    millions of rows but time (at n_L = 5 * 10^5, m = 15: 30 s for all columns). The mean
-    and the choice of the single classifier read every labeled column.
+    millions of rows but time (at n_L = 5 * 10^5, m = 15: 30 s for all columns). The single
+    classifier is chosen on the same columns, by PR-AUC with each class weighted back to
+    its share of all labeled columns; the ramp t counts every labeled column.
 
     Choosing among the three parts by inner cross-validation on a few hundred labeled rows
     was noise (issue 12); their average was never far from the best of them. With few
@@ -396,7 +397,7 @@ def fit_auto_aggregator(
     from cfensemble.objective import class_weights
 
     check_scalar(max_columns, "max_columns", kind=numbers.Integral, low=2)
-    Z = np.clip(np.asarray(Z, dtype=np.float64), 0.0, 1.0)
+    Z = np.asarray(Z, dtype=np.float64)  # clipped to [0, 1] below, on the columns used
     y = np.asarray(y, dtype=np.float64)
     f = Z.shape[0]
     if missing is not None:
@@ -419,7 +420,14 @@ def fit_auto_aggregator(
         return AutoAggregator(np.zeros(n_w), 0.0, 0, 0.0, patterns, np.zeros((k, n_w)), np.zeros(k))
     keep = stacking_subsample(y, max_columns)
     Zs, ys = (Z, y) if keep is None else (Z[:, keep], y[keep])
+    Zs = np.clip(Zs, 0.0, 1.0)
     Ms = None if not use_missing else (missing if keep is None else missing[:, keep])
+    # The single classifier's PR-AUC on the same columns, each class weighted back to its
+    # share of all labeled columns (the subsample holds up to half the smaller class).
+    sw = None
+    if keep is not None:
+        k_pos = float(ys.sum())
+        sw = np.where(ys == 1, n_pos / k_pos, (y.size - n_pos) / (ys.size - k_pos))
     F = auto_stacking_features(Zs, Ms, n_w)
     s = class_weights(ys, use_class_weights)
     w, b = fit_weighted_logistic(F, ys, s, l2=l2)
@@ -430,7 +438,7 @@ def fit_auto_aggregator(
         # the full model's weights on them (the same optimum, fewer Newton steps).
         inputs = np.concatenate([np.tile(S, f // m), np.ones(n_w - f, dtype=bool)])
         W[g, inputs], B[g] = fit_weighted_logistic(F[inputs], ys, s, l2=l2, w0=w[inputs], b0=b)
-    scores = [pr_auc(y, Z[u]) for u in range(f)]
+    scores = [pr_auc(ys, Zs[u], sample_weight=sw) for u in range(f)]
     mix = min(1.0, n_min / AUTO_MIN_CLASS)
     return AutoAggregator(w, float(b), int(np.argmax(scores)), mix, patterns, W, B)
 

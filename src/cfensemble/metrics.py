@@ -11,7 +11,7 @@ from sklearn.metrics import (
 )
 
 
-def pr_auc(y_true, p) -> float:
+def pr_auc(y_true, p, sample_weight=None) -> float:
     """Average precision: the area under the precision-recall curve.
 
     Parameters
@@ -20,6 +20,8 @@ def pr_auc(y_true, p) -> float:
         0/1 labels.
     p : array-like of shape (n,)
         Scores or probabilities of the positive class.
+    sample_weight : array-like of shape (n,), optional
+        Weights of the instances (a subsample weighted back to its population).
 
     Returns
     -------
@@ -31,7 +33,7 @@ def pr_auc(y_true, p) -> float:
     >>> pr_auc([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
     0.8333333333333333
     """
-    return float(average_precision_score(y_true, p))
+    return float(average_precision_score(y_true, p, sample_weight=sample_weight))
 
 
 def roc_auc(y_true, p) -> float:
