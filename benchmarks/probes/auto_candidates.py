@@ -28,8 +28,8 @@ from cfensemble.aggregators import (
     fit_auto_aggregator,
     fit_weighted_logistic,
     logit_features,
-    mean_of_observed,
     predict_auto,
+    predict_auto_mean,
     predict_weighted,
 )
 from cfensemble.baselines import stacking
@@ -57,7 +57,7 @@ def parts(e, zkey="Z"):
     agg = fit_auto_aggregator(Z[:, lab], y, miss[:, lab])
     single, t = agg.single, agg.mix
     out = {"auto": predict_auto(Z, agg, R)}
-    out["M"] = np.where((~miss).any(0), mean_of_observed(R), Z.mean(0))
+    out["M"] = predict_auto_mean(Z, R)
     # Sli: the stacking part of sections 6-7 ('auto' before section 8): one model on the
     # fill's logits and, where cells are missing, missing-cell indicators.
     n_w = Z.shape[0] * (2 if miss[:, lab].any() else 1)

@@ -37,7 +37,7 @@ from cfensemble.aggregators import (
     auto_stacking_features,
     fit_auto_aggregator,
     fit_weighted_logistic,
-    mean_of_observed,
+    predict_auto_mean,
     predict_weighted,
 )
 from cfensemble.metrics import pr_auc
@@ -58,7 +58,7 @@ def part_preds(Z, R, lab_fit, cols, y_fit):
     """(3, len(cols)) predictions of M, S, B fitted on columns lab_fit (labels y_fit)."""
     miss = np.isnan(R)
     use_miss = miss[:, lab_fit].any()
-    M = np.where((~miss[:, cols]).any(0), mean_of_observed(R[:, cols]), Z[:, cols].mean(0))
+    M = predict_auto_mean(Z[:, cols], R[:, cols])
     n_w = Z.shape[0] * (2 if use_miss else 1)
     F = auto_stacking_features(Z, miss if use_miss else None, n_w)
     w, b = fit_weighted_logistic(F[:, lab_fit], y_fit, class_weights(y_fit), l2=0.1)

@@ -27,8 +27,8 @@ from auto_candidates import fold_inputs, run_probe
 
 from cfensemble.aggregators import (
     fit_auto_aggregator,
-    mean_of_observed,
     predict_auto,
+    predict_auto_mean,
     predict_auto_stacking,
 )
 from cfensemble.patterns import observed_patterns
@@ -80,7 +80,7 @@ def candidates(e):
     pi = selection_frequencies(Z[:, lab], y)
     s_boot = pi @ Z
     stack = predict_auto_stacking(Z, agg, miss if miss.any() else None)
-    mean = np.where((~miss).any(0), mean_of_observed(R), Z.mean(0))
+    mean = predict_auto_mean(Z, R)
     out["Sboot"] = s_boot
     out["c_boot"] = (1.0 - 2.0 * t / 3.0) * mean + (t / 3.0) * (stack + s_boot)
     out["t"] = np.full_like(p, pi.max())  # a value, not a score: the largest pi

@@ -462,6 +462,18 @@ def predict_auto_stacking(Z: np.ndarray, agg: AutoAggregator, missing=None) -> n
     return sigmoid(z)
 
 
+def predict_auto_mean(Z: np.ndarray, R=None) -> np.ndarray:
+    """The mean part of 'auto' alone; Z (f, k) clipped to [0, 1], R (m, k) with NaN where
+    missing, or None -> (k,): the mean of R's observed cells (a column with none, or no
+    R: the mean of Z)."""
+    mean = Z.mean(axis=0)
+    if R is None:
+        return mean
+    # The observed cells only: where abstention is informative (a classifier leaving out
+    # the instances it is unsure of), filled cells dilute it (defaults_probe.md).
+    return np.where((~np.isnan(R)).any(axis=0), mean_of_observed(R), mean)
+
+
 def predict_auto(Z: np.ndarray, agg: AutoAggregator, R=None) -> np.ndarray:
     """The 'auto' aggregator's probabilities (see :func:`fit_auto_aggregator`); (f, k) -> (k,).
 
@@ -473,12 +485,7 @@ def predict_auto(Z: np.ndarray, agg: AutoAggregator, R=None) -> np.ndarray:
     missing = None if R is None else np.isnan(R)
     # Reconstructed cells can leave [0, 1]: clip so every part is a probability.
     Z = np.clip(Z, 0.0, 1.0)
-    mean = Z.mean(axis=0)
-    if R is not None:
-        # The observed cells only: where abstention is informative (a classifier leaving
-        # out the instances it is unsure of), filled cells dilute it (defaults_probe.md).
-        mean = np.where((~missing).any(axis=0), mean_of_observed(R), mean)
-    p = (1.0 - 2.0 * agg.mix / 3.0) * mean
+    p = (1.0 - 2.0 * agg.mix / 3.0) * predict_auto_mean(Z, R)
     if agg.mix > 0:
         stack = predict_auto_stacking(Z, agg, missing)
         p = p + (agg.mix / 3.0) * (stack + Z[agg.single])
