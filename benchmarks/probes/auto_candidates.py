@@ -231,7 +231,8 @@ def run_probe(candidates, methods, default_regimes=REGIMES, csv=None):
     """A probe's command line, ``PROBE.py FILLS[,FILLS] [regime,...]``: score
     ``candidates(e)`` on the stored fills of those regimes, write the scores to ``csv``
     (or $PROBE_CSV), print the per-group tables of ``methods`` (the first is the
-    reference) and their paired comparisons to it; returns the scores."""
+    reference) and their paired comparisons to it; returns the scores with the baselines
+    and the hindsight rows."""
     res = load_fills(sys.argv[1])
     regimes = sys.argv[2].split(",") if len(sys.argv) > 2 else list(default_regimes)
     res = {k: v for k, v in res.items() if k[4] in regimes}
@@ -244,7 +245,7 @@ def run_probe(candidates, methods, default_regimes=REGIMES, csv=None):
     allr, _ = with_baselines(df)
     print_groups(allr, methods)
     print_paired(allr, methods[1:], ref=methods[0])
-    return df
+    return allr
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ the best classifier's reconstructed cell where it is missing. Offline on auto_pa
 stored fills with 'auto' as it was when this ran (section 8b: the pattern models without
 missing-cell indicators).
 
-    PYTHONPATH=src python benchmarks/probes/observed_single.py A.pkl[,B.pkl,...]
+    PYTHONPATH=src python benchmarks/probes/observed_single.py A.pkl[,B.pkl,...] [regimes]
 """
 
 import os
@@ -15,14 +15,7 @@ for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np
 
 sys.path.insert(0, "benchmarks/probes")
-from auto_candidates import (
-    fold_inputs,
-    load_fills,
-    print_groups,
-    print_paired,
-    score_fills,
-    with_baselines,
-)
+from auto_candidates import fold_inputs, run_probe
 
 from cfensemble.aggregators import fit_auto_aggregator, predict_auto
 from cfensemble.metrics import pr_auc
@@ -47,6 +40,4 @@ def candidates(e):
     return {"auto": p, "c_obs_single": q, "S1": Z[agg.single], "S1obs": so}
 
 
-allr, _ = with_baselines(score_fills(load_fills(sys.argv[1]), candidates))
-print_groups(allr, ["auto", "c_obs_single", "S1", "S1obs"])
-print_paired(allr, ["c_obs_single"])
+run_probe(candidates, ["auto", "c_obs_single", "S1", "S1obs"])

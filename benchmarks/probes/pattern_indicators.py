@@ -6,7 +6,7 @@ indicators of each labeled column, so that a pattern's abstentions can move its 
 Offline on auto_parts.py's stored fills, against the 'auto' of section 8 (Pf, no
 indicators). Pfi has since become the library's 'auto' stacking part: the probe calls it.
 
-    PYTHONPATH=src python benchmarks/probes/pattern_indicators.py A.pkl[,B.pkl,...]
+    PYTHONPATH=src python benchmarks/probes/pattern_indicators.py A.pkl[,B.pkl,...] [regimes]
 """
 
 import os
@@ -16,14 +16,7 @@ for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[k] = "1"
 
 sys.path.insert(0, "benchmarks/probes")
-from auto_candidates import (
-    fold_inputs,
-    load_fills,
-    print_groups,
-    print_paired,
-    score_fills,
-    with_baselines,
-)
+from auto_candidates import fold_inputs, run_probe
 
 from cfensemble.aggregators import fit_auto_aggregator, predict_auto, predict_auto_stacking
 from cfensemble.patterns import observed_patterns
@@ -46,9 +39,7 @@ def candidates(e):
     return {"auto": p, "c_Pfi": p, "Pfi": p}
 
 
-allr, _ = with_baselines(score_fills(load_fills(sys.argv[1]), candidates))
-print_groups(allr, ["auto", "c_Pfi", "Pfi"])
-print_paired(allr, ["c_Pfi"])
+allr = run_probe(candidates, ["auto", "c_Pfi", "Pfi"])
 print(
     allr[allr.regime.eq("informative") & allr.dataset.eq("default")]
     .groupby(["rate", "method"])["score"]
