@@ -252,26 +252,45 @@ def test_cuda_matches_cpu(ens, solver):
     assert _fit(ens.data, solver=solver, backend="torch").device_ == "cuda"
 
 
+def _factors_with_indefinite_float32_gram():
+    """(d, m) factors whose Gram, formed in float32 by this machine's torch, is indefinite.
+
+    Two nearly equal classifier factors of norm 3e3: the smallest eigenvalue of X^T X is
+    about 6e-3 in float64, and float32 rounding of the product (about 6e-8 * 9e6) decides
+    its sign. The H200 machine's torch 2.11 did not set the trap at the seed this test once
+    fixed (2), which is why the seed is searched.
+    Seeds are tried in order until the smallest eigenvalue is below -0.4 (far below the
+    -lambda = -0.05 that makes every dual system K_i indefinite).
+    """
+    for seed in range(2, 202):
+        rng = np.random.RandomState(seed)
+        X = rng.normal(size=(M + 2, M))  # m < d: the dual systems
+        X[:, 1] = X[:, 0] + 1e-4 * rng.normal(size=M + 2)
+        X *= 3e3 / np.linalg.norm(X[:, 0])
+        X32 = torch.as_tensor(X, dtype=torch.float32)
+        if torch.linalg.eigvalsh((X32.T @ X32).double()).min() < -0.4:  # the trap is set
+            return X
+    pytest.fail("no seed in 2..201 gives an indefinite float32 Gram on this machine")
+
+
 def test_float32_survives_an_indefinite_float32_gram(ens):
     # What ended a float32 varpro fit at n = 10^6 on an H200 (gpu.md): an L-BFGS trial step
     # far from the solution, where X^T X formed in float32 has a negative eigenvalue larger
     # than lambda, so every K_i of the m x m dual was indefinite and the projection NaN.
     # Two nearly equal classifier factors of norm 3e3 make such a Gram here (seed found by
-    # search: float32 rounding decides the sign).
-    rng = np.random.RandomState(2)
-    X = rng.normal(size=(M + 2, M))  # m < d: the dual systems
-    X[:, 1] = X[:, 0] + 1e-4 * rng.normal(size=M + 2)
-    X *= 3e3 / np.linalg.norm(X[:, 0])
-    X32 = torch.as_tensor(X, dtype=torch.float32)
-    assert torch.linalg.eigvalsh((X32.T @ X32).double()).min() < -0.4  # the trap is set
+    # search: float32 rounding decides the sign, and it depends on the BLAS and its thread
+    # count, so the search runs on the machine under test; about a third of seeds set it).
+    X = _factors_with_indefinite_float32_gram()
     ref = _backends(ens, dtype="float64")[1]
     t32 = _backends(ens, dtype="float32")[1]
     for be in (ref, t32):
         be.update_instances(X, 0.05, label_aware=False)
     Y32, Y64 = t32.gather_Y(), ref.gather_Y()
     assert np.isfinite(Y32).all()
-    # float32 rounding, amplified by K_i^-1 near the dependent direction (entries up to 3e3)
-    np.testing.assert_allclose(X.T @ Y32, X.T @ Y64, rtol=1e-2, atol=1e-3)
+    # float32 rounding, amplified by K_i^-1 near the dependent direction (entries up to 3e3):
+    # measured up to 1.0% here and 1.7% (2 of 1,800 entries) on the H200 machine's torch
+    # 2.11, where another seed set the trap; the old code gave NaN columns.
+    np.testing.assert_allclose(X.T @ Y32, X.T @ Y64, rtol=5e-2, atol=1e-3)
     # ... and J and its gradient at that point (the adjoint solves reuse the factors).
     cfg = _cfg(ens.data, 0.5, "filled")
     w = np.full(M, 0.1)
