@@ -8,7 +8,9 @@ from cfensemble.data import EnsembleData
 from cfensemble.metrics import pr_auc
 from cfensemble.optimization import CFEnsembleTrainer
 from cfensemble.optimization._als import (
+    EXTRAPOLATION,
     init_factors,
+    next_extrapolation,
     solve_factors,
     update_classifiers,
     update_instances,
@@ -92,6 +94,58 @@ def test_rho_one_objective_never_increases(small_ensemble):
     assert np.all(np.diff(h) <= 1e-12 * h[:-1])
     # with rho = 1 the objective is the reconstruction alone
     assert tr.history_["combined"][-1] == pytest.approx(tr.history_["recon"][-1])
+
+
+def test_next_extrapolation_grows_on_success_and_backs_off_on_failure():
+    e = EXTRAPOLATION
+    beta, cap = next_extrapolation(0.5, 1.0, accepted=True)
+    assert beta == pytest.approx(0.5 * e["gamma"]) and cap == 1.0  # the cap never exceeds 1
+    beta, cap = next_extrapolation(0.99, 0.99, accepted=True)
+    assert beta == 0.99 and cap == pytest.approx(0.99 * e["gamma_cap"])  # beta <= its cap
+    beta, cap = next_extrapolation(0.8, 1.0, accepted=False)
+    assert beta == pytest.approx(0.8 / e["eta"]) and cap == 0.8  # the cap remembers 0.8
+
+
+@pytest.mark.parametrize("rho", [1.0, 0.5])
+def test_extrapolation_keeps_als_monotone_and_lowers_the_objective(missing_ensemble, rho):
+    # The quantity the half-steps lower, sum c~ (r - x^T y)^2 + lambda (|X|^2 + |Y|^2), is
+    # L_recon at rho = 1 (c~ = c): extrapolated sweeps keep it falling, and after 40 sweeps it
+    # is lower than plain ALS's (beta = 0 is plain ALS: X_e = X_hat).
+    data = missing_ensemble.data
+    fits = {}
+    for beta0 in (0.0, EXTRAPOLATION["beta0"]):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setitem(EXTRAPOLATION, "beta0", beta0)
+            fits[beta0] = _fit(data, rho=rho, tol=0.0, max_iter=40)
+    plain, extra = fits[0.0], fits[EXTRAPOLATION["beta0"]]
+    if rho == 1.0:
+        for tr in (plain, extra):
+            h = np.array(tr.history_["recon"])
+            assert np.all(np.diff(h) <= 1e-12 * h[:-1])
+        assert extra.history_["recon"][-1] < plain.history_["recon"][-1]
+    assert not np.allclose(extra.X_, plain.X_)  # the extrapolation did act
+
+
+def test_rejected_extrapolation_falls_back_to_plain_als(missing_ensemble):
+    # A far too long first step (beta = 20) raises the objective: the sweep falls back to
+    # the plain step, so the objective still never increases, and beta shrinks until the
+    # steps are accepted.
+    import cfensemble.optimization._trainer as trainer_module
+
+    outcomes = []
+
+    def recording(beta, cap, accepted):
+        outcomes.append(accepted)
+        return next_extrapolation(beta, cap, accepted)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(EXTRAPOLATION, "beta0", 20.0)
+        mp.setitem(EXTRAPOLATION, "cap0", 20.0)
+        mp.setattr(trainer_module, "next_extrapolation", recording)
+        tr = _fit(missing_ensemble.data, rho=1.0, tol=0.0, max_iter=30)
+    assert not outcomes[0] and outcomes.count(False) >= 2 and outcomes[-1]
+    h = np.array(tr.history_["recon"])
+    assert np.all(np.diff(h) <= 1e-12 * h[:-1])
 
 
 def test_combined_loss_matches_history(small_ensemble):

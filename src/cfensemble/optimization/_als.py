@@ -26,6 +26,7 @@ from cfensemble.optimization._solve import (
 __all__ = [
     "DEFAULT_CHUNK",
     "_NUMBA_STATE",
+    "EXTRAPOLATION",
     "batched_solve",
     "classifier_normal_equations",
     "gram_matrices",
@@ -33,10 +34,31 @@ __all__ = [
     "numba_available",
     "solve_factors",
     "solve_normal_equations",
+    "next_extrapolation",
     "update_classifiers",
     "update_instances",
     "weighted_sq_error",
 ]
+
+#: The extrapolation of the ALS loop (Ang and Gillis, Neural Computation 2019, section 3):
+#: initial beta, its first cap, growth of beta and of the cap on an accepted step, and the
+#: divisor of beta on a rejected one. The cap never exceeds 1 (a step at most doubled).
+EXTRAPOLATION = {"beta0": 0.5, "cap0": 1.0, "gamma": 1.05, "gamma_cap": 1.01, "eta": 1.5}
+
+
+def next_extrapolation(beta: float, cap: float, accepted: bool) -> tuple[float, float]:
+    """The extrapolation weight and its cap after a sweep; -> (beta, cap).
+
+    The ALS loop tries X_e = X_hat + beta (X_hat - X_prev) after each classifier step X_hat
+    and keeps it when the instance step from X_e lowers the objective below the previous
+    sweep's; else it falls back to X_hat. Accepted: beta <- min(cap, gamma beta),
+    cap <- min(1, gamma_cap cap); rejected: cap <- beta, beta <- beta / eta (the cap
+    remembers the weight that failed).
+    """
+    e = EXTRAPOLATION
+    if accepted:
+        return min(cap, e["gamma"] * beta), min(1.0, e["gamma_cap"] * cap)
+    return beta / e["eta"], beta
 
 
 def update_instances(X, R0, C, lambda_reg, *, chunk_size=DEFAULT_CHUNK, **options):

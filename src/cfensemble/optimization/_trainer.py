@@ -36,7 +36,13 @@ from cfensemble.objective import (
     n_aggregator_features,
     supervised_from_features,
 )
-from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, numba_available
+from cfensemble.optimization._als import (
+    DEFAULT_CHUNK,
+    EXTRAPOLATION,
+    init_factors,
+    next_extrapolation,
+    numba_available,
+)
 from cfensemble.optimization._base import BaseCFTrainer, logger
 from cfensemble.optimization._varpro import minimize_projected
 
@@ -93,8 +99,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
     tol : float or None, default=None
         ALS: stop when the relative change of the (label-aware) weighted squared error per
         sweep falls below tol (None: 1e-3; ALS creeps slowly, and later sweeps barely move
-        L_CF). varpro: L-BFGS stops when the relative change of J falls below tol
-        (None: 1e-6).
+        L_CF; each sweep extrapolates the classifier factors, see the solver guide).
+        varpro: L-BFGS stops when the relative change of J falls below tol (None: 1e-6).
     use_label_aware_confidence : bool, default=True
         ALS only: modulate the base confidence with labels (see ``confidence.label_aware``)
         when rho < 1; at rho = 1 (the default) the modulation strength is zero.
@@ -487,8 +493,16 @@ class CFEnsembleTrainer(BaseCFTrainer):
     def _fit_als(self, be, fx, X, w, b):
         """Label-aware ALS: alternate the half-steps with C~, refit the aggregator each sweep.
 
-        Stops when the relative change of sum c~ (r - x^T y)^2 + lambda (|X|^2 + |Y|^2), the
-        quantity the half-steps lower, falls below tol. Returns (X, w, b, hit max_iter).
+        Each sweep extrapolates the classifier factors (Ang and Gillis 2019): after the
+        classifier step X_hat from the current Y, it tries X_e = X_hat + beta (X_hat - X)
+        and solves the instance step from X_e; if that leaves f(X, Y) = sum c~ (r - x^T y)^2
+        + lambda (|X|^2 + |Y|^2), the quantity the half-steps lower, above the previous
+        sweep's, it solves the instance step from X_hat instead (plain ALS, which never
+        raises f) and shrinks beta. So f falls every sweep, as in plain ALS, and where ALS
+        creeps along a flat valley of f the steps lengthen: on real-data R (m = 8, 24 fits)
+        it reached within 1% of varpro's optimum in half the sweeps of plain ALS (median
+        ratio 0.50, benchmarks/results/als_extrapolation.md). Stops when the relative
+        change of f falls below tol. Returns (X, w, b, hit max_iter).
 
         The history costs no pass over R of its own: the instance step returns the squared
         errors of its solution (``be.sq_error`` hands them back), and L_sup and the
@@ -496,12 +510,31 @@ class CFEnsembleTrainer(BaseCFTrainer):
         """
         lam = self.lambda_reg
         prev = np.inf
+        beta, cap = EXTRAPOLATION["beta0"], EXTRAPOLATION["cap0"]
         self.converged_ = False
-        for it in range(1, self.max_iter + 1):
-            # x_u = (Y C~_u Y^T + lambda I)^-1 Y C~_u r_u, then y_i likewise with X fixed.
-            X = be.update_classifiers(lam, x0=X)
+
+        def instance_step(X):
+            # y_i = (X C~_i X^T + lambda I)^-1 X C~_i r_i for every column; -> sums and f.
             be.update_instances(X, lam)
             fit, fit_t, ysq = be.sq_error(X)
+            return fit, ysq, fit_t + lam * (float(np.sum(X * X)) + ysq)
+
+        for it in range(1, self.max_iter + 1):
+            # x_u = (Y C~_u Y^T + lambda I)^-1 Y C~_u r_u with Y from the previous sweep.
+            X_hat = be.update_classifiers(lam, x0=X)
+            if it == 1:
+                X = X_hat
+                fit, ysq, surrogate = instance_step(X)
+            else:
+                X_e = X_hat + beta * (X_hat - X)
+                fit, ysq, surrogate = instance_step(X_e)
+                accepted = bool(surrogate < prev)
+                beta, cap = next_extrapolation(beta, cap, accepted)
+                if accepted:
+                    X = X_e
+                else:
+                    X = X_hat
+                    fit, ysq, surrogate = instance_step(X)
             if not (np.isfinite(X).all() and np.isfinite(ysq)):
                 raise NonFiniteError(
                     f"ALS produced non-finite factors; raise lambda_reg (now {lam})"
@@ -509,7 +542,6 @@ class CFEnsembleTrainer(BaseCFTrainer):
             Z = self._features(fx, X, be.labeled_Y())
             w, b = self._fit_aggregator(fx, Z, w, b)
             self._record(it, self._objective(fx, X, Z, w, b, fit, ysq))
-            surrogate = fit_t + lam * (float(np.sum(X * X)) + ysq)
             self.n_iter_ = it
             if np.isfinite(prev) and abs(prev - surrogate) <= self._tol * max(abs(prev), 1e-300):
                 self.converged_ = True
