@@ -212,6 +212,32 @@ def test_fold_in_reproduces_transductive_for_unlabeled_column(small_ensemble):
     np.testing.assert_allclose(tr.predict(s.R[:, t]), tr.predict()[t], atol=1e-8)
 
 
+@pytest.mark.parametrize("solver", ["als", "varpro"])
+def test_instances_without_any_prediction_get_the_base_rate(missing_ensemble, solver):
+    # A column no classifier scored has a zero factor, a reconstruction of zeros, and the
+    # aggregators read that as a confident negative (p ~ 1e-4 under 'auto'): it gets the
+    # labeled base rate instead, with a warning, transductively and by fold-in.
+    s = missing_ensemble
+    R = s.R.copy()
+    empty = s.test_idx[:3]
+    R[:, empty] = np.nan
+    tr = _fit(EnsembleData(R, s.labels), solver=solver)
+    rate = np.nanmean(s.labels)
+    with pytest.warns(UserWarning, match=r"3 instance\(s\) hold no prediction .* base rate"):
+        p = tr.predict()
+    np.testing.assert_allclose(p[empty], rate)
+    others = np.setdiff1d(np.arange(R.shape[1]), empty)
+    assert np.all(p[others] != rate)
+    R_new = s.R[:, s.test_idx[:4]].copy()
+    R_new[:, 1] = np.nan
+    with pytest.warns(UserWarning, match=r"1 instance\(s\) .*columns \[1\]"):
+        q = tr.predict(R_new)
+    assert q[1] == pytest.approx(rate) and np.all(q[[0, 2, 3]] != rate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning where every column has a prediction
+        tr.predict(s.R[:, s.test_idx[:4]])
+
+
 def test_missing_cells_end_to_end(missing_ensemble):
     s = missing_ensemble
     for solver in ("als", "varpro"):

@@ -21,8 +21,9 @@ class EnsembleData:
         NumPy masked array's masked cells are missing too. Every classifier (row) needs at
         least one prediction (a row with none carries no information: drop it); an instance
         (column) with none is allowed: its factor is the regularized solution of no
-        equations, zero, and its probability is what the aggregator makes of that (with
-        ``aggregator_input='filled'``, of the factors' reconstruction alone).
+        equations, zero, and the trainers' ``predict`` gives it the positive share of the
+        fitted labels, with a warning (the aggregator would read a reconstruction of zeros
+        as a confident negative).
     labels : array-like of shape (n_instances,), optional
         0, 1, or NaN for unlabeled instances (the test set, used transductively).
         ``None`` means every instance is unlabeled; masked entries are unlabeled.

@@ -380,9 +380,35 @@ class BaseCFTrainer(BaseEstimator):
         """
         self._check_fitted()
         if R_new is None:
-            return self._aggregate(self.reconstruct(), self._fit_R)
-        R = check_probability_matrix(R_new, "R_new")
-        return self._aggregate(self.reconstruct(R, C_new), R)
+            R = self._fit_R
+            p = self._aggregate(self.reconstruct(), R)
+        else:
+            R = check_probability_matrix(R_new, "R_new")
+            p = self._aggregate(self.reconstruct(R, C_new), R)
+        return self._no_evidence_at_base_rate(p, R)
+
+    def _no_evidence_at_base_rate(self, p: np.ndarray, R: np.ndarray) -> np.ndarray:
+        """p (k,) with the instances no classifier scored (R's all-missing columns) set to
+        the positive share of the fitted labels, and a warning that counts them.
+
+        Such a column's factor is the regularized solution of no equations, zero, so its
+        reconstruction is 0 and every aggregator would read it as a confident negative
+        (p ~ 1e-4 with 'auto'). Nothing was observed: the labeled base rate is the honest
+        probability.
+        """
+        empty = np.flatnonzero(np.isnan(R).all(axis=0))
+        if empty.size == 0:
+            return p
+        rate = float(np.nanmean(self._fit_labels))
+        warn_external(
+            f"{empty.size} instance(s) hold no prediction from any classifier (columns "
+            f"{empty[:5].tolist()}{' ...' if empty.size > 5 else ''} of R, 0-based): "
+            f"predicted at the labeled base rate {rate:.4g}; give them at least one "
+            "classifier's prediction, or drop them"
+        )
+        p = np.array(p, dtype=np.float64)
+        p[empty] = rate
+        return p
 
     # ------------------------------------------------------------------ objective
     def _factors_for(self, data: EnsembleData) -> np.ndarray:
