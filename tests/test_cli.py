@@ -222,7 +222,8 @@ def test_blank_cells_are_missing_predictions(files, tmp_path, capsys):
     tr = load(model)
     np.testing.assert_array_equal(np.isnan(tr._fit_R), np.isnan(ens.R))
     np.testing.assert_array_equal(np.isnan(tr._fit_labels), np.isnan(ens.labels))
-    # A row of the new file with every cell blank still gets a probability.
+    # A row of the new file with every cell blank gets the fitted labels' positive share,
+    # and a warning that names it (not the confident ~0 a reconstruction of zeros gives).
     (tmp_path / "blank.csv").write_text(",".join(NAMES) + "\n0.1,0.2,,0.4,0.5,0.6\n,,,,,\n")
     assert (
         run(
@@ -236,8 +237,43 @@ def test_blank_cells_are_missing_predictions(files, tmp_path, capsys):
         )
         == 0
     ), capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1 instance(s) hold no prediction from any classifier (instances (1-based) 2)" in err
+    assert "UserWarning" not in err
     p = pd.read_csv(tmp_path / "p.csv")["probability"].to_numpy()
     assert p.shape == (2,) and np.all((p >= 0) & (p <= 1))
+    assert p[1] == pytest.approx(np.nanmean(ens.labels))
+
+
+def test_labels_matched_by_id_column(files, tmp_path, capsys):
+    # A labels file with the predictions' id column is matched by id, not by row order:
+    # shuffled rows give the same model; a subset leaves the rest unlabeled.
+    d, ens = files
+    ids = [f"s{i}" for i in range(N)]
+    lab = pd.DataFrame({"sample": ids, "label": ens.labels})
+    lab.to_csv(tmp_path / "ordered.csv", index=False)
+    lab.sample(frac=1.0, random_state=0).to_csv(tmp_path / "shuffled.csv", index=False)
+    lab.iloc[::2].sample(frac=1.0, random_state=1).to_csv(tmp_path / "half.csv", index=False)
+    models = {}
+    for name in ("ordered", "shuffled", "half"):
+        models[name] = tmp_path / f"{name}.cfe"
+        args = ["fit", "--predictions", d / "R.csv", "--labels", tmp_path / f"{name}.csv"]
+        args += ["--id-column", "sample", "--latent-dim", "2", "--max-iter", "5"]
+        assert run(*args, "--out", models[name]) == 0, capsys.readouterr().err
+    fitted = {k: load(v)._fit_labels for k, v in models.items()}
+    np.testing.assert_array_equal(fitted["ordered"], ens.labels)
+    np.testing.assert_array_equal(fitted["shuffled"], ens.labels)
+    half = np.where(np.arange(N) % 2 == 0, ens.labels, np.nan)
+    np.testing.assert_array_equal(fitted["half"], half)
+    np.testing.assert_array_equal(load(models["shuffled"]).X_, load(models["ordered"]).X_)
+    capsys.readouterr()
+    # ids the predictions do not have, and an id given twice, are refused by name.
+    lab.assign(sample=[f"x{i}" for i in range(N)]).to_csv(tmp_path / "other.csv", index=False)
+    pd.concat([lab, lab.iloc[:1]]).to_csv(tmp_path / "twice.csv", index=False)
+    for name, match in (("other", "id(s) of column 'sample' are not ids"), ("twice", "'s0'")):
+        args = ["fit", "--predictions", d / "R.csv", "--labels", tmp_path / f"{name}.csv"]
+        code = run(*args, "--id-column", "sample", "--out", tmp_path / "x.cfe")
+        assert match in _err(code, capsys)
 
 
 def _err(code, capsys):

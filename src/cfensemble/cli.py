@@ -288,12 +288,14 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def read_labels(path, n_instances: int, label_column=None) -> np.ndarray:
+def read_labels(path, n_instances: int, label_column=None, id_column=None, ids=None) -> np.ndarray:
     """Labels of shape (n_instances,): 0, 1 or NaN (blank = unlabeled).
 
     The file holds one value per instance, in one column (header optional: a first row
     with a cell that is neither blank nor a number is the header) or in the column
-    ``label_column`` of a wider table.
+    ``label_column`` of a wider table. When the file has a column named ``id_column``
+    (the predictions' id column), labels are matched to the predictions' ``ids`` by it,
+    whatever the order of the rows; instances the file does not list are unlabeled.
     """
     path = Path(path)
     kind = _check_format(path, "labels file")
@@ -314,6 +316,8 @@ def read_labels(path, n_instances: int, label_column=None) -> np.ndarray:
             header = [str(j) for j in range(max(1, len(first)))]
         df = _table(rows, lines, path, "labels file", header)
     df.columns = [str(c) for c in df.columns]
+    if id_column is not None and id_column in df.columns and ids is not None:
+        return _labels_by_id(df, path, label_column, id_column, ids, lines)
     if label_column is not None:
         if label_column not in df.columns:
             raise UserError(
@@ -336,6 +340,50 @@ def read_labels(path, n_instances: int, label_column=None) -> np.ndarray:
             f"labels file {path} has {labels.size} rows but the predictions have "
             f"{n_instances} instances: give one label (or a blank) per instance"
         )
+    return labels
+
+
+def _labels_by_id(df, path: Path, label_column, id_column: str, ids, lines) -> np.ndarray:
+    """Labels matched to the predictions' ids through the labels file's ``id_column``."""
+    others = [c for c in df.columns if c != id_column]
+    if label_column is None:
+        if len(others) != 1:
+            raise UserError(
+                f"labels file {path} has the id column {id_column!r} and {len(others)} other "
+                f"columns {others}; name the label column with --label-column"
+            )
+        label_column = others[0]
+    elif label_column not in df.columns:
+        raise UserError(
+            f"--label-column {label_column!r} is not a column of {path}; its columns are "
+            f"{list(df.columns)}"
+        )
+    key = [str(v).strip() for v in df[id_column]]
+    seen: dict[str, int] = {}
+    for i, k in enumerate(key):
+        if k in seen:
+            raise UserError(
+                f"labels file {path}: id {k!r} appears twice (rows {seen[k] + 1} and {i + 1} "
+                f"of column {id_column!r}); give each instance one label"
+            )
+        seen[k] = i
+    pred = [str(v).strip() for v in ids]
+    position = {k: j for j, k in enumerate(pred)}
+    if len(position) != len(pred):
+        dup = sorted({k for k in pred if pred.count(k) > 1})[:5]
+        raise UserError(
+            f"the predictions' id column {id_column!r} repeats ids {dup}: labels cannot be "
+            "matched by id"
+        )
+    unknown = [k for k in key if k not in position]
+    if unknown:
+        raise UserError(
+            f"labels file {path}: {len(unknown)} id(s) of column {id_column!r} are not ids of "
+            f"the predictions, e.g. {unknown[:5]}; both files must use the same ids"
+        )
+    values = _parse_labels(df[label_column].reset_index(drop=True), path, label_column, lines)
+    labels = np.full(len(pred), np.nan)
+    labels[[position[k] for k in key]] = values
     return labels
 
 
@@ -460,14 +508,17 @@ def cmd_fit(args) -> int:
     if args.labels is None and args.label_column is None:
         raise UserError("give the labels: --labels FILE, or --label-column NAME of --predictions")
     in_file_labels = args.labels is None
-    R, names, _, labels = read_predictions(
+    R, names, ids, labels = read_predictions(
         args.predictions,
         transposed=args.transposed,
         id_column=args.id_column,
         label_column=args.label_column if in_file_labels else None,
     )
+    _warn_unscored(R, ids, args.predictions, "predict gives them")
     if not in_file_labels:
-        labels = read_labels(args.labels, R.shape[1], args.label_column)
+        labels = read_labels(
+            args.labels, R.shape[1], args.label_column, id_column=args.id_column, ids=ids
+        )
     n_lab = int((~np.isnan(labels)).sum())
     n_pos = int(np.nansum(labels))
     if n_lab == 0 or n_pos == 0 or n_pos == n_lab:
@@ -532,6 +583,22 @@ def _match_columns(model_names, m: int, names, R, path):
     return R[order]
 
 
+def _warn_unscored(R, ids, path, what: str) -> None:
+    """A CLI warning naming the instances no classifier scored (all cells blank)."""
+    empty = np.flatnonzero(np.isnan(R).all(axis=0))
+    if empty.size == 0:
+        return
+    shown = [str(ids[i]) for i in empty[:5]] if ids is not None else [str(i + 1) for i in empty[:5]]
+    which = "ids" if ids is not None else "instances (1-based)"
+    more = " ..." if empty.size > 5 else ""
+    print(
+        f"cfensemble: warning: {path}: {empty.size} instance(s) hold no prediction from any "
+        f"classifier ({which} {', '.join(shown)}{more}); {what} the positive share of the "
+        "fitted labels",
+        file=sys.stderr,
+    )
+
+
 def cmd_predict(args) -> int:
     from cfensemble.persistence import load
 
@@ -546,8 +613,11 @@ def cmd_predict(args) -> int:
         args.predictions, transposed=args.transposed, id_column=args.id_column
     )
     R = _match_columns(trainer.classifier_names_, trainer.n_classifiers, names, R, args.predictions)
+    _warn_unscored(R, ids, args.predictions, "they are predicted at")
     t0 = time.perf_counter()
-    p = trainer.predict(R)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*hold no prediction from any classifier")
+        p = trainer.predict(R)
     if not np.isfinite(p).all():
         raise NonFiniteError(
             f"the model gave {int((~np.isfinite(p)).sum())} non-finite probabilities; "
