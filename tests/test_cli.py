@@ -465,7 +465,23 @@ def test_headerless_labels_and_trailing_blank_lines(tmp_path, capsys):
                 "--out",
                 "{t}/m.cfe",
             ],
-            "rho must be <= 1.0, got 2.0",
+            r"--rho must be in \[0, 1\], got 2.0",
+        ),
+        (
+            [
+                "fit",
+                "--predictions",
+                "{d}/R.csv",
+                "--labels",
+                "{d}/y.csv",
+                "--id-column",
+                "sample",
+                "--lambda",
+                "-1",
+                "--out",
+                "{t}/m.cfe",
+            ],
+            "--lambda must be >= 0, got -1.0",
         ),
         (
             [

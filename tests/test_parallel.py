@@ -142,6 +142,12 @@ def test_cli_n_jobs_sets_torch_threads_with_pytorch(tmp_path, capsys):
     # It used to refuse the option for --solver pytorch.
     pytest.importorskip("torch")
     pt = _cli_base(tmp_path, "pytorch")
-    code = main([str(a) for a in pt + ["--n-jobs", "1", "--out", tmp_path / "p.cfe"]])
+    code = main([str(a) for a in pt + ["--n-jobs", "2", "--out", tmp_path / "p.cfe"]])
     assert code == 0, capsys.readouterr().err
-    assert load(tmp_path / "p.cfe").n_jobs == 1
+    assert load(tmp_path / "p.cfe").n_jobs == 2
+    # Without --n-jobs: one thread, as for als/varpro (torch's every-core default made a
+    # small fit 10x slower on a loaded machine).
+    code = main([str(a) for a in pt + ["--out", tmp_path / "p1.cfe"]])
+    assert code == 0, capsys.readouterr().err
+    assert load(tmp_path / "p1.cfe").n_jobs == 1
+    assert "epochs" in capsys.readouterr().out

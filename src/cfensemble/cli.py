@@ -488,8 +488,10 @@ def _make_trainer(args, m: int):
         params["max_iter"] = args.max_iter
     if args.solver == "pytorch":
         params["device"] = "cpu"
-    if args.n_jobs is not None:
-        params["n_jobs"] = args.n_jobs
+    # One thread unless asked: torch's own default (every core) made a small pytorch fit
+    # 10x slower on a loaded 2-core machine (21.6 s against 2.1 s), and the kernels of
+    # als/varpro default to one thread too.
+    params["n_jobs"] = args.n_jobs if args.n_jobs is not None else 1
     latent_dim = args.latent_dim if args.latent_dim is not None else "auto"
     try:
         return make_trainer(m, solver=args.solver, latent_dim=latent_dim, **params)
@@ -505,6 +507,10 @@ def cmd_fit(args) -> int:
     _check_out_folder(out)
     if args.max_iter is not None and args.max_iter < 1:
         raise UserError(f"--max-iter must be >= 1, got {args.max_iter}")
+    if args.rho is not None and not 0.0 <= args.rho <= 1.0:
+        raise UserError(f"--rho must be in [0, 1], got {args.rho}")
+    if not args.lambda_reg >= 0.0:
+        raise UserError(f"--lambda must be >= 0, got {args.lambda_reg}")
     if args.labels is None and args.label_column is None:
         raise UserError("give the labels: --labels FILE, or --label-column NAME of --predictions")
     in_file_labels = args.labels is None
@@ -551,7 +557,8 @@ def cmd_fit(args) -> int:
     print(
         f"fitted {args.solver} (latent_dim={trainer.latent_dim_}) on {m} classifiers x {n} "
         f"instances ({n_lab} labeled, {n_pos} positive; {data.missing_rate:.1%} cells "
-        f"missing) in {dt:.2f} s, {trainer.n_iter_} iterations, L_CF={history[-1]:.5g}"
+        f"missing) in {dt:.2f} s, {trainer.n_iter_} "
+        f"{'epochs' if args.solver == 'pytorch' else 'iterations'}, L_CF={history[-1]:.5g}"
     )
     print(f"model saved to {out}")
     return 0
@@ -727,8 +734,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="synthetic (10%%, 5%%, 1%% positives) and real data, every method, a report",
         description="Run every method (ALS, varpro, PyTorch, mean, stacking, best single) on "
-        "synthetic data at 10%%, 5%% and 1%% positives and on breast_cancer, with complete R "
-        "and with 30%% of the cells missing; print a PR-AUC table and write a report.",
+        "synthetic data at 10%, 5% and 1% positives and on breast_cancer, with complete R "
+        "and with 30% of the cells missing; print a PR-AUC table and write a report.",
     )
     demo.add_argument("--out", default="cfensemble-report", help="report folder")
     demo.add_argument("--n-instances", type=int, help="synthetic size (default 2000)")
@@ -744,6 +751,9 @@ def build_parser() -> argparse.ArgumentParser:
         "benchmark",
         parents=[common],
         help="the runs of a JSON config (levels, seeds, sizes, solvers), a report",
+        description="Run the settings of a JSON config (positive rates, missing rates, seeds, "
+        "sizes, solvers) on synthetic data and write a report folder: PR-AUC tables "
+        "(markdown, CSV) and plots.",
     )
     bench.add_argument("--config", required=True, help="JSON file (see benchmarks/config.json)")
     bench.add_argument("--out", help="report folder (default cfensemble-<config name>)")
@@ -753,6 +763,10 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         parents=[common],
         help="fit CF-Ensemble on a prediction matrix file and save the model",
+        description="Fit CF-Ensemble on the base classifiers' probabilities (one column per "
+        "classifier, one row per instance, blank = missing) and the labels (0, 1 or blank = "
+        "unlabeled: those rows still shape the factors), and save the model. Every option "
+        "has a default.",
     )
     fit.add_argument("--predictions", required=True, help="R as .csv/.tsv/.parquet")
     fit.add_argument("--labels", help="labels file: 0, 1 or blank (unlabeled) per instance")
@@ -762,7 +776,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the label column (of --labels, or of --predictions when --labels is absent)",
     )
     fit.add_argument("--out", required=True, help="model file to write (e.g. model.cfe)")
-    fit.add_argument("--solver", choices=SOLVERS, default="varpro")
+    fit.add_argument(
+        "--solver",
+        choices=SOLVERS,
+        default="varpro",
+        help="varpro (default): the exact objective by L-BFGS, fast; als: alternating least "
+        "squares; pytorch: gradient descent (needs the torch extra)",
+    )
     fit.add_argument(
         "--latent-dim",
         type=_latent_dim,
@@ -781,25 +801,42 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="how the filled predictions are combined (default: auto)",
     )
-    fit.add_argument("--lambda", dest="lambda_reg", type=float, default=0.01, help="L2 on X, Y")
+    fit.add_argument(
+        "--lambda",
+        dest="lambda_reg",
+        type=float,
+        default=0.01,
+        help="L2 penalty on the factors X and Y, >= 0 (default 0.01)",
+    )
     fit.add_argument(
         "--max-iter", type=int, help="iterations (default 100; epochs for pytorch, 200)"
     )
-    fit.add_argument("--confidence", choices=CONFIDENCES, default="uniform")
-    fit.add_argument("--seed", type=int, default=0, help="random seed")
+    fit.add_argument(
+        "--confidence",
+        choices=CONFIDENCES,
+        default="uniform",
+        help="weight of each observed cell in the reconstruction: uniform (default), "
+        "certainty (|2r - 1|), calibration (per classifier, from the labels), adaptive (both)",
+    )
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument(
         "--n-jobs",
         type=_n_jobs,
         default=None,
         metavar="N",
-        help="threads of the als/varpro kernels (default 1; -1: every core), or torch's "
-        "intra-op threads with --solver pytorch (default: torch's own setting)",
+        help="threads of the fit: the als/varpro kernels, or torch's intra-op threads with "
+        "--solver pytorch (default 1; -1: every core)",
     )
     _add_io_layout(fit)
     fit.set_defaults(func=cmd_fit)
 
     pred = sub.add_parser(
-        "predict", parents=[common], help="probabilities for new instances from a saved model"
+        "predict",
+        parents=[common],
+        help="probabilities for new instances from a saved model",
+        description="Write the probability that each instance is positive, from a model saved "
+        "by 'cfensemble fit', for a predictions file with the same classifiers (columns "
+        "matched by name, any order; blank = missing).",
     )
     pred.add_argument("--model", required=True, help="model file written by 'cfensemble fit'")
     pred.add_argument("--predictions", required=True, help="R_new with the same classifiers")
