@@ -335,6 +335,9 @@ def test_mismatched_columns(files, tmp_path, capsys):
         ("a,a\n0.1,0.2\n", [], "every classifier needs a name|repeat"),
         ("", [], "is empty"),
         ("id,a,b\ns1,0.1,0.2\n", [], "--id-column"),
+        # numeric ids in an unnamed-as-id column, and a pandas index column
+        ("id,a,b\n775,0.1,0.2\n12,0.3,0.4\n", [], "if 'id' holds instance ids, name it"),
+        (",a,b\n0,0.1,0.2\n", [], "an index written by pandas' to_csv"),
     ],
 )
 def test_bad_prediction_files(content, extra, match, files, tmp_path, capsys):
@@ -618,3 +621,10 @@ def test_benchmark_bad_config(tmp_path, capsys):
 def test_console_script_is_declared():
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert 'cfensemble = "cfensemble.cli:main"' in text
+
+
+def test_fit_refuses_a_classifier_column_with_no_prediction(tmp_path, capsys):
+    (tmp_path / "R.csv").write_text("a,b,c,label\n0.1,,0.3,1\n0.2,,0.1,0\n0.7,,0.8,1\n")
+    args = ["fit", "--predictions", tmp_path / "R.csv", "--label-column", "label"]
+    err = _err(run(*args, "--out", tmp_path / "m.cfe"), capsys)
+    assert "classifier column(s) ['b'] hold no prediction at all" in err

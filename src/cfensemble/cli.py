@@ -247,16 +247,27 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
         raise UserError(f"predictions file {path}: classifier names repeat: {dup}")
     unnamed = [n for n in names if n.startswith("Unnamed:") or n in ("", "nan")]
     if unnamed:
+        hint = "without a header the first row would be read as names"
+        if not transposed and names[0] in unnamed and len(unnamed) == 1:
+            hint = (
+                "the first column has no name: an index written by pandas' to_csv? Write the "
+                "file with index=False, or name that column and pass it as --id-column"
+            )
         raise UserError(
             f"predictions file {path}: every classifier needs a name in the header "
-            f"(found {unnamed}); without a header the first row would be read as names"
+            f"(found {unnamed}); {hint}"
         )
     finite = R[~np.isnan(R)]
     if finite.size and (finite.min() < 0 or finite.max() > 1):
         u, i = np.argwhere((R < 0) | (R > 1))[0]
+        row = R[u][~np.isnan(R[u])]
+        hint = ""
+        if not transposed and np.all(row == np.round(row)) and row.max() > 1:
+            hint = f"; if {names[u]!r} holds instance ids, name it with --id-column"
         raise UserError(
             f"predictions file {path}: classifier {names[u]!r}, instance {i + 1} holds "
             f"{float(R[u, i])!r}; predictions must be probabilities in [0, 1] (blank = missing)"
+            f"{hint}"
         )
     return R, names, ids, labels
 
@@ -533,6 +544,12 @@ def cmd_fit(args) -> int:
             "labeled instances of both classes (0 and 1)"
         )
     m, n = R.shape
+    blank = [names[u] for u in np.flatnonzero(np.isnan(R).all(axis=1))]
+    if blank:
+        raise UserError(
+            f"predictions file {args.predictions}: classifier column(s) {blank} hold no "
+            "prediction at all (every cell blank); drop them from the file"
+        )
     trainer = _make_trainer(args, m)
     data = EnsembleData(R, labels)
     limit = trainer.max_iter
