@@ -234,3 +234,24 @@ def test_pytorch_skipped_with_a_note_without_torch(monkeypatch):
     assert [r.method for r in res.runs] == ["mean"]
     assert res.timing == []
     assert any("PyTorch is not installed" in n and "cfensemble[torch]" in n for n in res.notes)
+
+
+def test_weights_drawn_are_those_that_predict():
+    # Under the default 'auto' the stacking part predicts; L_CF's w_ is not fitted at rho = 1
+    # by the PyTorch trainer (the demo's weights.png drew empty PyTorch bars from it).
+    from cfensemble.benchmark.runner import _predicting_weights
+    from cfensemble.data import EnsembleData
+    from cfensemble.optimization import CFEnsembleTrainer
+    from cfensemble.synthetic import make_ensemble
+
+    ens = make_ensemble(n_classifiers=5, n_instances=300, missing_rate=0.2, random_state=0)
+    fits = {
+        agg: CFEnsembleTrainer(latent_dim=2, aggregator=agg, max_iter=300, random_state=0).fit(
+            EnsembleData(ens.R, ens.labels)
+        )
+        for agg in ("auto", "weighted", "mean")
+    }
+    np.testing.assert_array_equal(_predicting_weights(fits["auto"]), fits["auto"].auto_w_[:5])
+    assert not np.array_equal(fits["auto"].auto_w_[:5], fits["auto"].w_)
+    np.testing.assert_array_equal(_predicting_weights(fits["weighted"]), fits["weighted"].w_)
+    assert _predicting_weights(fits["mean"]) is None

@@ -421,8 +421,8 @@ def plot_weights(result, path: Path) -> Path | None:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
     title = (
-        "Aggregator weight per classifier: p = sigmoid(w · z + b), z = the aggregator's input "
-        "(the reconstruction r̂ by default)"
+        "Stacking weight per classifier: 'auto''s stacking part, sigmoid(w · logit z + b), "
+        "or 'weighted', sigmoid(w · z + b); z = the observed predictions, missing ones from r̂"
     )
     return _save(fig, path, title, fontsize=11)
 

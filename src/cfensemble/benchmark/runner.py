@@ -367,6 +367,19 @@ def make_cf_trainer(method: str, m: int, cfg: dict, seed: int):
     return make_trainer(m, solver=method, **params)
 
 
+def _predicting_weights(trainer) -> np.ndarray | None:
+    """The per-input weights of the model that predicts: 'auto''s stacking part (on the
+    logits of the inputs; its missing-cell indicators left out), or w_ of 'weighted' and
+    'shrinkage'; None for 'mean'. (Under 'auto', w_ is only L_CF's supervised term: at
+    rho = 1 the PyTorch trainer never fits it.)"""
+    if trainer.aggregator == "mean":
+        return None
+    f = np.asarray(trainer.w_).size
+    if trainer.aggregator == "auto":
+        return np.asarray(trainer.auto_w_)[:f].copy()
+    return np.asarray(trainer.w_).copy()
+
+
 def run_method(method: str, R, labels, y_true, test_idx, cfg, seed, names=None) -> Run:
     """Fit one method on (R, labels) and score it on the test columns."""
     from cfensemble.baselines import BASELINES
@@ -384,7 +397,7 @@ def run_method(method: str, R, labels, y_true, test_idx, cfg, seed, names=None) 
             converged=bool(trainer.converged_),
             history=list(trainer.history_["combined"]),
             X=trainer.X_.copy(),
-            w=None if trainer.aggregator == "mean" else np.asarray(trainer.w_).copy(),
+            w=_predicting_weights(trainer),
         )
     else:
         with warnings.catch_warnings():
