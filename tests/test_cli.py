@@ -338,6 +338,7 @@ def test_mismatched_columns(files, tmp_path, capsys):
         # numeric ids in an unnamed-as-id column, and a pandas index column
         ("id,a,b\n775,0.1,0.2\n12,0.3,0.4\n", [], "if 'id' holds instance ids, name it"),
         (",a,b\n0,0.1,0.2\n", [], "an index written by pandas' to_csv"),
+        ("a;b\n0.1;0.2\n", [], "one column that holds semicolons"),
     ],
 )
 def test_bad_prediction_files(content, extra, match, files, tmp_path, capsys):

@@ -348,7 +348,7 @@ def test_debug_shows_the_traceback(work):
         ("a,b\n", "0\n", [], 1, "holds no instances"),  # said "no classifier columns"
         ("a,b,c\n,,\n,,\n,,\n,,\n", "0\n1\n0\n1\n", [], 1, "no prediction at all"),
         ("a,b,c\n0.1,,0.3\n0.9,,0.7\n0.2,,0.1\n0.7,,0.8\n", "0\n1\n0\n1\n", [], 1,
-         r"row\(s\) \[1\] \(classifiers\) hold no prediction"),
+         r"classifier column\(s\) \['b'\] hold no prediction at all"),
         ("a,b,c\n1.000000000001,0.2,0.3\n", "0\n", [], 1, "holds 1.000000000001"),
         ("a,b,c\n0.1,0.2,0.3\n0.9,0.8,0.7\n0.2,0.3,0.1\n0.7,0.9,0.8\n", "0\n1\n0\n1\n",
          ["--max-iter", "0"], 1, "--max-iter must be >= 1, got 0"),

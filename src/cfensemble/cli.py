@@ -117,7 +117,24 @@ def read_csv_rows(
     while drop_trailing_blanks and rows and rows[-1] in ([], [""]):
         rows.pop()
         lines.pop()
+    _check_delimiter(rows, path, what)
     return rows, lines
+
+
+def _check_delimiter(rows, path: Path, what: str) -> None:
+    """A UserError when a one-column file's header splits on another common delimiter (a
+    comma-separated .tsv, a semicolon-separated .csv, a tab-separated .csv)."""
+    if not rows or len(rows[0]) != 1:
+        return
+    used = CSV_EXT[_suffix(path)]
+    for sep, name in ((",", "commas"), (";", "semicolons"), ("\t", "tabs")):
+        if sep != used and len(rows[0][0].split(sep)) > 1:
+            kind = {",": "a .csv", "\t": "a .tsv"}.get(sep)
+            fix = f"save it as {kind} file" if kind else "save it with commas as a .csv file"
+            raise UserError(
+                f"{what} {path}: its header {rows[0][0]!r} is one column that holds {name}; "
+                f"a {_suffix(path)} file is read with {repr(used)} between cells: {fix}"
+            )
 
 
 def _table(rows, lines, path: Path, what: str, header: list[str]):
