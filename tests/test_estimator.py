@@ -22,6 +22,7 @@ from cfensemble.estimator import (
     out_of_fold_predictions,
     resolve_latent_dim,
 )
+from cfensemble.exceptions import InvalidParameterError
 
 
 def tiny_pool():
@@ -155,6 +156,18 @@ def test_column_subsets_with_missing_rows(data):
         pool, cv=3, columns={"lr": mask, "nb": [3, 4, 5]}, random_state=0
     ).fit(X, y)
     np.testing.assert_allclose(clf2.R_[0], clf.R_[0])
+    # Column names of a DataFrame work too (as ColumnTransformer takes them), and name
+    # errors say what is wrong.
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    named = {"lr": ["f0", "f1", "f2"], "nb": ["f3", "f4", "f5"]}
+    clf3 = CFEnsembleClassifier(pool, cv=3, columns=named, random_state=0).fit(frame, y)
+    np.testing.assert_allclose(clf3.R_, clf2.R_)  # the same views as clf2's indices
+    np.testing.assert_allclose(clf3.predict_proba(frame), clf2.predict_proba(X), atol=1e-10)
+    with pytest.raises(InvalidParameterError, match=r"X does not have: \['g9'\]"):
+        CFEnsembleClassifier(pool, cv=3, columns={"lr": ["f0", "g9"]}).fit(frame, y)
+    with pytest.raises(InvalidParameterError, match="X has no column names"):
+        CFEnsembleClassifier(pool, cv=3, columns=named).fit(X, y)
 
 
 def test_out_of_fold_predictions(data):

@@ -155,8 +155,12 @@ def _check_estimators(estimators) -> list[tuple[str, BaseEstimator]]:
     return pairs
 
 
-def _check_columns(columns, names, n_features) -> dict[str, np.ndarray | None]:
-    """Map every estimator name to its feature indices (None = all features)."""
+def _check_columns(columns, names, n_features, feature_names=None) -> dict[str, np.ndarray | None]:
+    """Map every estimator name to its feature indices (None = all features).
+
+    ``feature_names``: X's column names (a DataFrame's, as ``feature_names_in_``), which
+    ``columns`` may use instead of indices.
+    """
     out: dict[str, np.ndarray | None] = dict.fromkeys(names)
     if columns is None:
         return out
@@ -173,6 +177,8 @@ def _check_columns(columns, names, n_features) -> dict[str, np.ndarray | None]:
         )
     for name, cols in columns.items():
         idx = np.asarray(cols)
+        if idx.dtype.kind in "UO" and idx.ndim == 1 and idx.size:
+            idx = _feature_indices(name, idx, feature_names)
         if idx.dtype == bool:
             if idx.shape != (n_features,):
                 raise InvalidParameterError(
@@ -191,6 +197,23 @@ def _check_columns(columns, names, n_features) -> dict[str, np.ndarray | None]:
             )
         out[name] = idx % n_features
     return out
+
+
+def _feature_indices(name, cols: np.ndarray, feature_names) -> np.ndarray:
+    """Indices of the named features of ``columns[name]``, or an error saying what is wrong."""
+    if feature_names is None:
+        raise InvalidParameterError(
+            f"columns[{name!r}] names features {cols.tolist()[:5]}, but X has no column names: "
+            "fit on a pandas DataFrame with those columns, or give integer indices"
+        )
+    position = {str(f): j for j, f in enumerate(feature_names)}
+    unknown = [c for c in cols.tolist() if str(c) not in position]
+    if unknown:
+        raise InvalidParameterError(
+            f"columns[{name!r}] names features that X does not have: {unknown[:5]}; its "
+            f"columns are {list(feature_names)[:10]}{' ...' if len(feature_names) > 10 else ''}"
+        )
+    return np.array([position[str(c)] for c in cols.tolist()], dtype=np.intp)
 
 
 def _view(X, cols):
@@ -258,7 +281,8 @@ def out_of_fold_predictions(
         Binary target; the positive class is the larger label (``np.unique(y)[1]``).
     cv : int or CV splitter, default=5
         Integers give ``StratifiedKFold(cv, shuffle=True)`` seeded by ``random_state``.
-    columns : mapping {name: feature indices or boolean mask}, optional
+    columns : mapping {name: feature indices, names or boolean mask}, optional
+        Names need X to be a pandas DataFrame.
     random_state : int, RandomState or None
     n_jobs : int or None
         Passed to ``cross_val_predict``.
@@ -269,13 +293,14 @@ def out_of_fold_predictions(
         Positive-class probabilities; NaN where an estimator cannot score a row.
     """
     pairs = _check_estimators(estimators)
+    feature_names = getattr(X, "columns", None)
     X = np.asarray(X)
     if X.ndim != 2:
         raise InvalidInputError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     _, y01 = _encode_binary(y)
     if y01.shape[0] != X.shape[0]:
         raise InvalidInputError(f"X has {X.shape[0]} rows but y has {y01.shape[0]} entries")
-    cols = _check_columns(columns, [n for n, _ in pairs], X.shape[1])
+    cols = _check_columns(columns, [n for n, _ in pairs], X.shape[1], feature_names)
     splitter = _make_cv(cv, random_state)
     R = np.full((len(pairs), X.shape[0]), np.nan)
     for u, (name, est) in enumerate(pairs):
@@ -381,7 +406,9 @@ class _PoolClassifier(ClassifierMixin, _BaseComposition):
         self.classes_, y01 = _encode_binary(y[~unlabeled])
         pairs = self._pool()
         names = [n for n, _ in pairs]
-        self._columns = _check_columns(self.columns, names, X.shape[1])
+        self._columns = _check_columns(
+            self.columns, names, X.shape[1], getattr(self, "feature_names_in_", None)
+        )
         lab = np.flatnonzero(~unlabeled)
         m, n = len(pairs), X.shape[0]
         R = np.full((m, n), np.nan)
@@ -399,7 +426,7 @@ class _PoolClassifier(ClassifierMixin, _BaseComposition):
                 X[lab],
                 y01,
                 cv=self.cv,
-                columns=self.columns,
+                columns={k: v for k, v in self._columns.items() if v is not None},
                 random_state=self.random_state,
                 n_jobs=self.n_jobs,
             )
@@ -477,9 +504,10 @@ class CFEnsembleClassifier(_PoolClassifier):
     cv : int, CV splitter or 'prefit', default=5
         How R's labeled columns are built: out-of-fold ``predict_proba``. 'prefit' takes
         already fitted estimators and uses their predictions on every row as R.
-    columns : mapping {estimator name: feature indices or boolean mask}, optional
-        The features each estimator sees. Rows where those features are all NaN get a
-        missing cell in R for that estimator (NaN inputs are then accepted).
+    columns : mapping {estimator name: feature indices, names or boolean mask}, optional
+        The features each estimator sees (names: the columns of a pandas DataFrame X).
+        Rows where those features are all NaN get a missing cell in R for that estimator
+        (NaN inputs are then accepted).
     latent_dim : int or 'auto', default='auto'
         Rank d of the factorization; 'auto' chooses it from the data without labels
         (``cfensemble.rank.select_rank``: held-out observed cells, one-standard-error rule,
