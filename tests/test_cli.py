@@ -331,7 +331,7 @@ def test_mismatched_columns(files, tmp_path, capsys):
     "content, extra, match",
     [
         ("a,b\n0.1,0.2\nx,0.3\n", [], r"column 'a', row 2 \(line 3\) holds 'x'"),
-        ("a,b\n0.1,1.7\n0.2,0.3\n", [], "instance 1 holds 1.7; predictions must be"),
+        ("a,b\n0.1,1.7\n0.2,0.3\n", [], r"instance 1, row 1 \(line 2\) holds 1.7; predictions"),
         ("a,a\n0.1,0.2\n", [], "every classifier needs a name|repeat"),
         ("", [], "is empty"),
         ("id,a,b\ns1,0.1,0.2\n", [], "--id-column"),

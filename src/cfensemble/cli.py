@@ -281,8 +281,9 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
         hint = ""
         if not transposed and np.all(row == np.round(row)) and row.max() > 1:
             hint = f"; if {names[u]!r} holds instance ids, name it with --id-column"
+        where = f"instance {i + 1}" if transposed else f"instance {i + 1}, {_row_ref(df, i)}"
         raise UserError(
-            f"predictions file {path}: classifier {names[u]!r}, instance {i + 1} holds "
+            f"predictions file {path}: classifier {names[u]!r}, {where} holds "
             f"{float(R[u, i])!r}; predictions must be probabilities in [0, 1] (blank = missing)"
             f"{hint}"
         )
