@@ -420,10 +420,9 @@ def plot_weights(result, path: Path) -> Path | None:
         ax.set_title(setting.key, fontsize=10)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-    title = (
-        "Stacking weight per classifier: 'auto''s stacking part, sigmoid(w · logit z + b), "
-        "or 'weighted', sigmoid(w · z + b); z = the observed predictions, missing ones from r̂"
-    )
+    # 'auto' (the default): its stacking part, sigmoid(w . logit z + b); 'weighted':
+    # sigmoid(w . z + b); z = the observed predictions, missing cells from r_hat.
+    title = "Stacking weight per classifier (of 'auto''s stacking part by default)"
     return _save(fig, path, title, fontsize=11)
 
 
