@@ -22,6 +22,7 @@ Writes benchmarks/results/als_extrapolation.md.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import platform
 import time
@@ -121,7 +122,8 @@ def write(df, out, total):
     lines = [
         "# ALS: the extrapolated classifier step against plain ALS",
         "",
-        f"Command: `python benchmarks/als_extrapolation.py`; {total:.0f} s; "
+        f"Command: `python benchmarks/als_extrapolation.py`; "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; {total:.0f} s; "
         f"{platform.machine()}, {os.cpu_count()} CPUs (shared). "
         "Default trainer (ALS, rho = 1, tol 1e-3, max_iter 100) at the rank varpro's "
         "'auto' chose; J* = varpro's L_recon run to tol 1e-9.",
@@ -152,7 +154,12 @@ def write(df, out, total):
     cols = list(df.columns)
     lines += ["", "Per fit:", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in df.itertuples(index=False):
-        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in r]
+        cells = [
+            ("" if np.isnan(v) else f"{v:.0f}" if float(v).is_integer() else f"{v:.4f}")
+            if isinstance(v, float)
+            else str(v)
+            for v in r
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     out.write_text("\n".join(lines))
