@@ -144,6 +144,8 @@ def write(df, out, total):
             f"| {s['seconds'].median():.3f} |"
         )
     p = df.pivot_table(index=["dataset", "regime"], columns="method", values="sweeps_to_1pct")
+    p = p.reindex(index=df.set_index(["dataset", "regime"]).index.unique())
+    p = p.reindex(columns=["plain ALS", "extrapolated ALS"])
     both = p.dropna()
     ratio = both["extrapolated ALS"] / both["plain ALS"]
     lines += [
