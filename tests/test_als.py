@@ -221,7 +221,8 @@ def test_instances_without_any_prediction_get_the_base_rate(missing_ensemble, so
     R = s.R.copy()
     empty = s.test_idx[:3]
     R[:, empty] = np.nan
-    tr = _fit(EnsembleData(R, s.labels), solver=solver)
+    with pytest.warns(UserWarning, match=r"3 instance\(s\) hold no prediction .* base rate"):
+        tr = _fit(EnsembleData(R, s.labels), solver=solver)
     rate = np.nanmean(s.labels)
     with pytest.warns(UserWarning, match=r"3 instance\(s\) hold no prediction .* base rate"):
         p = tr.predict()
@@ -236,6 +237,29 @@ def test_instances_without_any_prediction_get_the_base_rate(missing_ensemble, so
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning where every column has a prediction
         tr.predict(s.R[:, s.test_idx[:4]])
+
+
+def test_labeled_instances_without_any_prediction_do_not_train_auto(missing_ensemble):
+    # Their reconstruction is zeros (logits of -9.2 for every input): 'auto' is fitted on the
+    # labeled columns some classifier scored, and only on those.
+    from cfensemble.aggregators import fit_auto_aggregator
+    from cfensemble.objective import aggregator_features
+
+    s = missing_ensemble
+    R = s.R.copy()
+    empty, scored = s.labeled_idx[:5], s.labeled_idx[5:]
+    R[:, empty] = np.nan
+    data = EnsembleData(R, s.labels)
+    with pytest.warns(UserWarning, match="do not train the final aggregator"):
+        tr = _fit(data, rho=1.0)
+
+    def refit(cols):
+        Z = aggregator_features(tr.X_.T @ tr.Y_[:, cols], R[:, cols], "filled")
+        patterns = data.observed_patterns()
+        return fit_auto_aggregator(Z, s.labels[cols], np.isnan(R[:, cols]), patterns=patterns)
+
+    np.testing.assert_allclose(tr.auto_w_, refit(scored).w)
+    assert not np.allclose(tr.auto_w_, refit(s.labeled_idx).w)  # they would have moved it
 
 
 def test_missing_cells_end_to_end(missing_ensemble):

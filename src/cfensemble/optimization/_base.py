@@ -183,6 +183,15 @@ class BaseCFTrainer(BaseEstimator):
         self._validate_params()
         data = self._check_data(data)
         self._check_labels_for_fit(data)
+        if isinstance(data.observed, np.ndarray):
+            empty = np.flatnonzero(~data.observed.any(axis=0))
+            if empty.size:
+                warn_external(
+                    f"{empty.size} instance(s) hold no prediction from any classifier "
+                    f"(columns {empty[:5].tolist()}{' ...' if empty.size > 5 else ''} of R, "
+                    "0-based): labeled ones do not train the final aggregator, and predict() "
+                    "gives them the labeled base rate"
+                )
         rng = check_random_state(self.random_state)
         C = self._fit_confidence(data)
         params = self._resolve_params(data, C)
@@ -217,6 +226,12 @@ class BaseCFTrainer(BaseEstimator):
             return
         lab = data.labeled_idx
         R_L = np.asarray(data.R[:, lab])
+        scored = ~np.isnan(R_L).all(axis=0)
+        if not scored.all():
+            # A labeled column no classifier scored has a reconstruction of zeros (logits
+            # of -9.2 for every input): a point of high leverage that says nothing; predict
+            # gives such columns the base rate instead.
+            lab, R_L = lab[scored], R_L[:, scored]
         Z = aggregator_features(self.X_.T @ self.Y_[:, lab], R_L, self.aggregator_input)
         y = data.labels[lab]
         if self.aggregator == "shrinkage":
