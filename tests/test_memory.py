@@ -8,6 +8,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from cfensemble import confidence, data
 from cfensemble._validation import check_probability_matrix
@@ -67,3 +68,30 @@ def test_label_aware_in_float32_makes_no_float64_copy(ens):
     assert Ct.dtype == np.float32
     assert peak < 0.5 * d.R.nbytes + 4 * 8 * d.n_instances
     np.testing.assert_array_equal(Ct, label_aware(C, d.R, d.labels, 1.0).astype(np.float32))
+
+
+def test_float32_fit_builds_its_uniform_confidence_in_float32(ens):
+    # The default confidence of a float32 fit is written in float32: formerly a float64 C
+    # (twice R's float32 size) that the half-steps then copied to float32 (big_fit.md).
+    from cfensemble.confidence import Confidence
+    from cfensemble.optimization import CFEnsembleTrainer
+
+    d = ens.data
+    peak, C = _peak(lambda: Confidence("uniform").transform(d.R, d.observed, dtype=np.float32))
+    assert C.dtype == np.float32 and peak < 0.5 * d.R.nbytes + 4096  # the output only
+    np.testing.assert_array_equal(C, d.observed)
+    fits = {
+        dt: CFEnsembleTrainer(latent_dim=2, max_iter=2, tol=0.0, dtype=dt, random_state=0)
+        for dt in ("float32", "float64")
+    }
+    for dt, tr in fits.items():
+        with pytest.warns(ConvergenceWarning):  # 2 sweeps at tol 0: a warning, as meant
+            tr.fit(d)
+        assert tr.C_.dtype == np.dtype(dt)
+        np.testing.assert_array_equal(tr.C_, d.observed)
+    # Strategies other than 'uniform' are cast to the dtype asked for, same values.
+    conf = Confidence("certainty")
+    np.testing.assert_array_equal(
+        conf.transform(d.R, d.observed, dtype=np.float32),
+        conf.transform(d.R, d.observed).astype(np.float32),
+    )

@@ -33,9 +33,9 @@ DEFAULT_FLOOR = 0.05
 CHUNK_CELLS = 1 << 20
 
 
-def uniform_confidence(R: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """c_ui = 1 on observed cells. Shapes (m, n) -> (m, n)."""
-    return observed.astype(np.float64)
+def uniform_confidence(R: np.ndarray, observed: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """c_ui = 1 on observed cells. Shapes (m, n) -> (m, n), in ``dtype``."""
+    return observed.astype(dtype)
 
 
 def certainty_confidence(
@@ -138,17 +138,26 @@ class Confidence:
         return self
 
     def transform(
-        self, R: np.ndarray, observed: np.ndarray, labels: np.ndarray | None = None
+        self, R: np.ndarray, observed: np.ndarray, labels: np.ndarray | None = None, dtype=None
     ) -> np.ndarray:
-        """Confidence matrix of shape (m, n) for predictions R, zero where not observed."""
+        """Confidence matrix of shape (m, n) for predictions R, zero where not observed.
+
+        ``dtype``: that of the result (None: float64). 'uniform' is written in it directly
+        (a float32 fit holds no float64 C); the other strategies are computed in float64
+        and cast.
+        """
+        if self.strategy == "uniform":
+            return uniform_confidence(R, observed, np.float64 if dtype is None else dtype)
         if labels is None:
             labels = np.full(R.shape[1], np.nan)
+        C = self._transform(R, observed, labels)
+        return C if dtype is None else C.astype(dtype, copy=False)
+
+    def _transform(self, R, observed, labels) -> np.ndarray:
         s = self.strategy
         if callable(s):
             C = check_confidence(s(R, observed, labels), R.shape, "confidence(R, observed, labels)")
             return np.where(observed, C, 0.0)
-        if s == "uniform":
-            return uniform_confidence(R, observed)
         if s == "certainty":
             return certainty_confidence(R, observed, self.floor)
         q = self.reliability_ if self.reliability_ is not None else np.ones(R.shape[0])
@@ -158,8 +167,8 @@ class Confidence:
         cert = certainty_confidence(R, observed, self.floor)
         return np.where(observed, np.sqrt(cert * q[:, None]), 0.0)
 
-    def fit_transform(self, R, observed, labels) -> np.ndarray:
-        return self.fit(R, observed, labels).transform(R, observed, labels)
+    def fit_transform(self, R, observed, labels, dtype=None) -> np.ndarray:
+        return self.fit(R, observed, labels).transform(R, observed, labels, dtype)
 
 
 STRATEGIES = ("uniform", "certainty", "calibration", "adaptive")

@@ -262,11 +262,18 @@ class BaseCFTrainer(BaseEstimator):
             if data.C is not None:
                 self.confidence_.fit(data.R, data.observed, data.labels)
                 return data.C
-            return self.confidence_.fit_transform(data.R, data.observed, data.labels)
+            return self.confidence_.fit_transform(
+                data.R, data.observed, data.labels, self._confidence_dtype()
+            )
         lab = data.labeled_idx
         R_L = np.asarray(data.R[:, lab])
         self.confidence_.fit(R_L, ~np.isnan(R_L), data.labels[lab])
         return data.C if data.C is not None else self.confidence_.transform(data.R, data.observed)
+
+    def _confidence_dtype(self):
+        """The dtype of the base confidence C this fit builds (C_): float64 unless the
+        trainer works in float32 on NumPy arrays (``CFEnsembleTrainer``)."""
+        return np.float64
 
     def _fit(self, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
         """The optimizer's loop; sets X_, Y_, w_, b_, n_iter_, converged_."""

@@ -206,7 +206,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         stacking model of their own (reduced-feature models), their weights (k, len(auto_w_))
         and intercepts (k,).
     C_ : ndarray of shape (n_classifiers, n_instances)
-        The base confidence used.
+        The base confidence used (in ``dtype`` on the NumPy backend, else float64; a
+        user's C as given).
     C_label_aware_ : ndarray of shape (n_classifiers, n_instances)
         solver='als': the label-aware confidence the half-steps used (in ``dtype``).
     confidence_ : cfensemble.confidence.Confidence
@@ -394,6 +395,11 @@ class CFEnsembleTrainer(BaseCFTrainer):
         # to rho=1 with aggregator='auto' in every missing regime (280 paired folds each).
         # rho=1 also makes labeled and unlabeled columns' fills the same way.
         return 1.0
+
+    def _confidence_dtype(self):
+        # float32 on the in-memory backend: the half-steps read C in the working dtype, so
+        # a float64 C would be a second (m, n) copy, twice R's float32 size (big_fit.md).
+        return np.dtype(self.dtype) if self.backend == "numpy" else np.float64
 
     def _label_aware(self, data, C):
         alpha = self.label_aware_alpha if self.use_label_aware_confidence else 0.0
