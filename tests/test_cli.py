@@ -270,7 +270,17 @@ def test_labels_matched_by_id_column(files, tmp_path, capsys):
     # ids the predictions do not have, and an id given twice, are refused by name.
     lab.assign(sample=[f"x{i}" for i in range(N)]).to_csv(tmp_path / "other.csv", index=False)
     pd.concat([lab, lab.iloc[:1]]).to_csv(tmp_path / "twice.csv", index=False)
-    for name, match in (("other", "id(s) of column 'sample' are not ids"), ("twice", "'s0'")):
+    # A labels file whose id column has another name, or no header at all, would be read in
+    # row order: refused, saying why (a one-column labels file is read in row order).
+    lab.rename(columns={"sample": "key"}).to_csv(tmp_path / "renamed.csv", index=False)
+    lab.to_csv(tmp_path / "headerless.csv", index=False, header=False)
+    cases = (
+        ("other", "id(s) of column 'sample' are not ids"),
+        ("twice", "'s0'"),
+        ("renamed", "has columns ['key', 'label'] but none named 'sample' (--id-column)"),
+        ("headerless", "was read as the header: a file of ids and labels needs a header"),
+    )
+    for name, match in cases:
         args = ["fit", "--predictions", d / "R.csv", "--labels", tmp_path / f"{name}.csv"]
         code = run(*args, "--id-column", "sample", "--out", tmp_path / "x.cfe")
         assert match in _err(code, capsys)
@@ -629,3 +639,26 @@ def test_fit_refuses_a_classifier_column_with_no_prediction(tmp_path, capsys):
     args = ["fit", "--predictions", tmp_path / "R.csv", "--label-column", "label"]
     err = _err(run(*args, "--out", tmp_path / "m.cfe"), capsys)
     assert "classifier column(s) ['b'] hold no prediction at all" in err
+
+
+def test_tol_transposed_ids_and_missing_columns(files, tmp_path, capsys):
+    d, ens = files
+    model = tmp_path / "m.cfe"
+    args = ["fit", "--predictions", d / "R.csv", "--labels", d / "y.csv", "--id-column"]
+    assert run(*args, "sample", "--solver", "als", "--tol", "1e-4", "--out", model) == 0
+    assert load(model).tol == 1e-4  # the warning says "raise max_iter or tol": now it can
+    capsys.readouterr()
+    assert "--tol must be >= 0" in _err(run(*args, "sample", "--tol", "-1", "--out", model), capsys)
+    # predict has no labels: its --transposed message does not send the user to --labels.
+    T = tmp_path / "T.csv"
+    pd.read_csv(d / "R.csv").set_index("sample").T.rename_axis("clf").reset_index().to_csv(
+        T, index=False
+    )
+    pred = ["predict", "--model", model, "--predictions", T, "--transposed"]
+    err = _err(run(*pred, "--id-column", "sample", "--out", tmp_path / "p.csv"), capsys)
+    assert "--id-column needs the default layout" in err and "--labels" not in err
+    # A missing classifier column: the message says a blank column would do.
+    pd.read_csv(d / "R.csv").drop(columns=["model_2"]).to_csv(tmp_path / "less.csv", index=False)
+    pred = ["predict", "--model", model, "--predictions", tmp_path / "less.csv"]
+    err = _err(run(*pred, "--id-column", "sample", "--out", tmp_path / "p.csv"), capsys)
+    assert "can be given as a column of blank cells" in err

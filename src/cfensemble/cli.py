@@ -202,7 +202,7 @@ def _numeric(df, path: Path, what: str) -> np.ndarray:
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             hint = ""
-            if j == 0:
+            if j == 0 or not _is_number(str(raw.iloc[i])):
                 hint = "; if this column holds instance ids, name it with --id-column"
             raise UserError(
                 f"{what} {path}: column {str(col)!r}, {_row_ref(df, i)} holds "
@@ -228,9 +228,14 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
     ids = labels = None
     if transposed:
         if label_column is not None or id_column is not None:
+            flags = " and ".join(
+                f for f, v in (("--label-column", label_column), ("--id-column", id_column)) if v
+            )
+            verb = "need" if label_column and id_column else "needs"
             raise UserError(
-                "--label-column and --id-column need the default layout (one column per "
-                "classifier); with --transposed give labels in their own file (--labels)"
+                f"{flags} {verb} the default layout (one column per classifier); with "
+                "--transposed the header holds the instance ids"
+                + (" and the labels go in their own file (--labels)" if label_column else "")
             )
         if df.shape[1] < 2:
             raise UserError(
@@ -241,6 +246,7 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
         names = [str(v) for v in df.iloc[:, 0]]
         ids = np.asarray(df.columns[1:], dtype=object)
         body = df.iloc[:, 1:]
+        _check_names(names, path, transposed)
         R = _numeric(body, path, "predictions file")
     else:
         for flag, col in (("--id-column", id_column), ("--label-column", label_column)):
@@ -254,11 +260,31 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
             labels = _parse_labels(df[label_column], path, label_column)
         body = df.drop(columns=[c for c in (id_column, label_column) if c is not None])
         names = list(body.columns)
+        _check_names(names, path, transposed)
         R = _numeric(body, path, "predictions file").T
     if R.shape[0] == 0:
         raise UserError(f"predictions file {path} holds no classifier columns")
     if R.shape[1] == 0:
         raise UserError(f"predictions file {path} holds no instances (only a header)")
+    finite = R[~np.isnan(R)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        u, i = np.argwhere((R < 0) | (R > 1))[0]
+        row = R[u][~np.isnan(R[u])]
+        hint = ""
+        if not transposed and np.all(row == np.round(row)) and row.max() > 1:
+            hint = f"; if {names[u]!r} holds instance ids, name it with --id-column"
+        where = f"instance {i + 1}" if transposed else f"instance {i + 1}, {_row_ref(df, i)}"
+        raise UserError(
+            f"predictions file {path}: classifier {names[u]!r}, {where} holds "
+            f"{float(R[u, i])!r}; predictions must be probabilities in [0, 1] (blank = missing)"
+            f"{hint}"
+        )
+    return R, names, ids, labels
+
+
+def _check_names(names, path: Path, transposed: bool) -> None:
+    """Classifier names: unique and present (checked before the cells are parsed, so that
+    a pandas index column is named as such, not as a column of text)."""
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise UserError(f"predictions file {path}: classifier names repeat: {dup}")
@@ -274,20 +300,6 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
             f"predictions file {path}: every classifier needs a name in the header "
             f"(found {unnamed}); {hint}"
         )
-    finite = R[~np.isnan(R)]
-    if finite.size and (finite.min() < 0 or finite.max() > 1):
-        u, i = np.argwhere((R < 0) | (R > 1))[0]
-        row = R[u][~np.isnan(R[u])]
-        hint = ""
-        if not transposed and np.all(row == np.round(row)) and row.max() > 1:
-            hint = f"; if {names[u]!r} holds instance ids, name it with --id-column"
-        where = f"instance {i + 1}" if transposed else f"instance {i + 1}, {_row_ref(df, i)}"
-        raise UserError(
-            f"predictions file {path}: classifier {names[u]!r}, {where} holds "
-            f"{float(R[u, i])!r}; predictions must be probabilities in [0, 1] (blank = missing)"
-            f"{hint}"
-        )
-    return R, names, ids, labels
 
 
 def _parse_labels(series, path: Path, col, lines=None) -> np.ndarray:
@@ -329,6 +341,7 @@ def read_labels(path, n_instances: int, label_column=None, id_column=None, ids=N
     path = Path(path)
     kind = _check_format(path, "labels file")
     lines = None
+    header_hint = ""
     if kind == "parquet":
         df = read_frame(path, "labels file")
     else:
@@ -341,12 +354,25 @@ def read_labels(path, n_instances: int, label_column=None, id_column=None, ids=N
             dup = sorted({c for c in header if header.count(c) > 1 and c != ""})
             if dup:
                 raise UserError(f"labels file {path}: column names repeat: {dup}")
+            if any(_is_number(c) for c in header):
+                header_hint = (
+                    f" (its first row {header} was read as the header: a file of ids and "
+                    "labels needs a header naming both columns)"
+                )
         else:
             header = [str(j) for j in range(max(1, len(first)))]
         df = _table(rows, lines, path, "labels file", header)
     df.columns = [str(c) for c in df.columns]
     if id_column is not None and id_column in df.columns and ids is not None:
         return _labels_by_id(df, path, label_column, id_column, ids, lines)
+    if id_column is not None and df.shape[1] > 1:
+        # Row order would silently pair labels with the wrong instances if the file is
+        # sorted differently: only a one-column labels file is read in row order.
+        raise UserError(
+            f"labels file {path} has columns {list(df.columns)} but none named {id_column!r} "
+            f"(--id-column){header_hint}: name its id column {id_column!r} to match the labels "
+            "by id, or give one label column in the predictions' row order"
+        )
     if label_column is not None:
         if label_column not in df.columns:
             raise UserError(
@@ -358,8 +384,8 @@ def read_labels(path, n_instances: int, label_column=None, id_column=None, ids=N
         series = df.iloc[:, 0]
     else:
         raise UserError(
-            f"labels file {path} has {df.shape[1]} columns {list(df.columns)}; name the "
-            "label column with --label-column"
+            f"labels file {path} has {df.shape[1]} columns {list(df.columns)}{header_hint}; "
+            "name the label column with --label-column"
         )
     labels = _parse_labels(series.reset_index(drop=True), path, series.name, lines)
     if labels.size > n_instances and np.isnan(labels[n_instances:]).all():
@@ -515,6 +541,8 @@ def _make_trainer(args, m: int):
     params["random_state"] = args.seed
     if args.max_iter:
         params["max_iter"] = args.max_iter
+    if args.tol is not None:
+        params["min_delta" if args.solver == "pytorch" else "tol"] = args.tol
     if args.solver == "pytorch":
         params["device"] = "cpu"
     # One thread unless asked: torch's own default (every core) made a small pytorch fit
@@ -536,6 +564,8 @@ def cmd_fit(args) -> int:
     _check_out_folder(out)
     if args.max_iter is not None and args.max_iter < 1:
         raise UserError(f"--max-iter must be >= 1, got {args.max_iter}")
+    if args.tol is not None and not args.tol >= 0.0:
+        raise UserError(f"--tol must be >= 0, got {args.tol}")
     if args.rho is not None and not 0.0 <= args.rho <= 1.0:
         raise UserError(f"--rho must be in [0, 1], got {args.rho}")
     if not args.lambda_reg >= 0.0:
@@ -615,10 +645,16 @@ def _match_columns(model_names, m: int, names, R, path):
             parts.append(f"missing from {path}: {missing}")
         if extra:
             parts.append(f"not in the model: {extra}")
+        hint = (
+            " (a classifier that scored none of these instances can be given as a column of "
+            "blank cells)"
+            if missing
+            else ""
+        )
         raise UserError(
             "the classifier columns differ from those the model was fitted on ("
             + "; ".join(parts)
-            + f"); the model expects {list(model_names)}"
+            + f"); the model expects {list(model_names)}{hint}"
         )
     order = [names.index(c) for c in model_names]
     logger.info("columns of %s reordered to the model's order", path)
@@ -845,6 +881,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--max-iter", type=int, help="iterations (default 100; epochs for pytorch, 200)"
+    )
+    fit.add_argument(
+        "--tol",
+        type=float,
+        help="stop when the objective's relative change per iteration falls below this "
+        "(default: 1e-3 for als, 1e-6 for varpro; pytorch: its early-stopping min_delta)",
     )
     fit.add_argument(
         "--confidence",

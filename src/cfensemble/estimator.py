@@ -188,8 +188,8 @@ def _check_columns(columns, names, n_features, feature_names=None) -> dict[str, 
             idx = np.flatnonzero(idx)
         if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer):
             raise InvalidParameterError(
-                f"columns[{name!r}] must be a non-empty list of integer feature indices or a "
-                f"boolean mask, got {cols!r}"
+                f"columns[{name!r}] must be a non-empty list of integer feature indices, of "
+                f"feature names (with a DataFrame X) or a boolean mask, got {cols!r}"
             )
         if idx.min() < -n_features or idx.max() >= n_features:
             raise InvalidParameterError(
