@@ -808,9 +808,16 @@ def build_parser() -> argparse.ArgumentParser:
         "synthetic data at 10%, 5% and 1% positives and on breast_cancer, with complete R "
         "and with 30% of the cells missing; print a PR-AUC table and write a report.",
     )
-    demo.add_argument("--out", default="cfensemble-report", help="report folder")
+    demo.add_argument(
+        "--out", default="cfensemble-report", help="report folder (default cfensemble-report)"
+    )
     demo.add_argument("--n-instances", type=int, help="synthetic size (default 2000)")
-    demo.add_argument("--methods", nargs="+", metavar="METHOD", help="subset of methods")
+    demo.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="METHOD",
+        help="subset of: als varpro pytorch mean stacking best_single (default: all)",
+    )
     demo.add_argument("--no-real", action="store_true", help="skip the real data set")
     demo.add_argument("--no-timing", action="store_true", help="skip the fit-time sweep")
     demo.add_argument(
@@ -822,9 +829,9 @@ def build_parser() -> argparse.ArgumentParser:
         "benchmark",
         parents=[common],
         help="the runs of a JSON config (levels, seeds, sizes, solvers), a report",
-        description="Run the settings of a JSON config (positive rates, missing rates, seeds, "
-        "sizes, solvers) on synthetic data and write a report folder: PR-AUC tables "
-        "(markdown, CSV) and plots.",
+        description="Run the settings of a JSON config (synthetic sizes and positive rates, "
+        "bundled real data sets, missing rates, seeds, solvers) and write a report folder: "
+        "PR-AUC tables (markdown, CSV) and plots.",
     )
     bench.add_argument("--config", required=True, help="JSON file (see benchmarks/config.json)")
     bench.add_argument("--out", help="report folder (default cfensemble-<config name>)")
@@ -858,6 +865,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--latent-dim",
         type=_latent_dim,
         default="auto",
+        metavar="auto|D",
         help="rank d, or 'auto' (default): chosen from held-out cells, below n_classifiers",
     )
     fit.add_argument(
@@ -870,11 +878,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--aggregator",
         choices=("auto", "weighted", "shrinkage", "mean"),
         default="auto",
-        help="how the filled predictions are combined (default: auto)",
+        help="how the filled predictions are combined: auto (default: the mean, stacking "
+        "and the best classifier averaged), weighted (stacking), shrinkage (stacking shrunk "
+        "toward equal weights), mean",
     )
     fit.add_argument(
         "--lambda",
         dest="lambda_reg",
+        metavar="LAMBDA",
         type=float,
         default=0.01,
         help="L2 penalty on the factors X and Y, >= 0 (default 0.01)",
