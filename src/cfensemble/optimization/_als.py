@@ -43,7 +43,14 @@ __all__ = [
 #: The extrapolation of the ALS loop (Ang and Gillis, Neural Computation 2019, section 3):
 #: initial beta, its first cap, growth of beta and of the cap on an accepted step, and the
 #: divisor of beta on a rejected one. The cap never exceeds 1 (a step at most doubled).
-EXTRAPOLATION = {"beta0": 0.5, "cap0": 1.0, "gamma": 1.05, "gamma_cap": 1.01, "eta": 1.5}
+EXTRAPOLATION = {
+    "beta0": 0.5,
+    "cap0": 1.0,
+    "gamma": 1.05,
+    "gamma_cap": 1.01,
+    "eta": 1.5,
+    "max": 1.0,
+}
 
 
 def next_extrapolation(beta: float, cap: float, accepted: bool) -> tuple[float, float]:
@@ -57,7 +64,7 @@ def next_extrapolation(beta: float, cap: float, accepted: bool) -> tuple[float, 
     """
     e = EXTRAPOLATION
     if accepted:
-        return min(cap, e["gamma"] * beta), min(1.0, e["gamma_cap"] * cap)
+        return min(cap, e["gamma"] * beta), min(e["max"], e["gamma_cap"] * cap)
     return beta / e["eta"], beta
 
 
