@@ -42,7 +42,8 @@ __all__ = [
 
 #: The extrapolation of the ALS loop (Ang and Gillis, Neural Computation 2019, section 3):
 #: initial beta, its first cap, growth of beta and of the cap on an accepted step, and the
-#: divisor of beta on a rejected one. The cap never exceeds 1 (a step at most doubled).
+#: divisor of beta on a rejected one, and the cap's ceiling (1: a step at most doubled;
+#: larger ceilings met the stopping rule further from the optimum, als_extrapolation.md).
 EXTRAPOLATION = {
     "beta0": 0.5,
     "cap0": 1.0,
@@ -59,8 +60,8 @@ def next_extrapolation(beta: float, cap: float, accepted: bool) -> tuple[float, 
     The ALS loop tries X_e = X_hat + beta (X_hat - X_prev) after each classifier step X_hat
     and keeps it when the instance step from X_e lowers the objective below the previous
     sweep's; else it falls back to X_hat. Accepted: beta <- min(cap, gamma beta),
-    cap <- min(1, gamma_cap cap); rejected: cap <- beta, beta <- beta / eta (the cap
-    remembers the weight that failed).
+    cap <- min(max, gamma_cap cap); rejected: cap <- beta, beta <- beta / eta (the cap
+    remembers the weight that failed). The constants are :data:`EXTRAPOLATION`'s.
     """
     e = EXTRAPOLATION
     if accepted:
