@@ -284,6 +284,14 @@ def test_labels_matched_by_id_column(files, tmp_path, capsys):
         args = ["fit", "--predictions", d / "R.csv", "--labels", tmp_path / f"{name}.csv"]
         code = run(*args, "--id-column", "sample", "--out", tmp_path / "x.cfe")
         assert match in _err(code, capsys)
+    # Predictions whose ids repeat cannot be matched by id.
+    R = pd.read_csv(d / "R.csv")
+    R.assign(sample=["s0"] + list(R["sample"][1:-1]) + ["s0"]).to_csv(
+        tmp_path / "Rd.csv", index=False
+    )
+    args = ["fit", "--predictions", tmp_path / "Rd.csv", "--labels", tmp_path / "ordered.csv"]
+    code = run(*args, "--id-column", "sample", "--out", tmp_path / "x.cfe")
+    assert "repeats ids ['s0']: labels cannot be matched by id" in _err(code, capsys)
 
 
 def _err(code, capsys):

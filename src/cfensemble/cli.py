@@ -201,9 +201,8 @@ def _numeric(df, path: Path, what: str) -> np.ndarray:
         bad = num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            hint = ""
-            if j == 0 or not _is_number(str(raw.iloc[i])):
-                hint = "; if this column holds instance ids, name it with --id-column"
+            # Text where a probability belongs: an id column more often than not.
+            hint = "; if this column holds instance ids, name it with --id-column"
             raise UserError(
                 f"{what} {path}: column {str(col)!r}, {_row_ref(df, i)} holds "
                 f"{raw.iloc[i]!r}; expected a number (or a blank cell){hint}"
@@ -425,7 +424,9 @@ def _labels_by_id(df, path: Path, label_column, id_column: str, ids, lines) -> n
     pred = [str(v).strip() for v in ids]
     position = {k: j for j, k in enumerate(pred)}
     if len(position) != len(pred):
-        dup = sorted({k for k in pred if pred.count(k) > 1})[:5]
+        from collections import Counter
+
+        dup = sorted(k for k, c in Counter(pred).items() if c > 1)[:5]
         raise UserError(
             f"the predictions' id column {id_column!r} repeats ids {dup}: labels cannot be "
             "matched by id"
