@@ -670,3 +670,17 @@ def test_tol_transposed_ids_and_missing_columns(files, tmp_path, capsys):
     pred = ["predict", "--model", model, "--predictions", tmp_path / "less.csv"]
     err = _err(run(*pred, "--id-column", "sample", "--out", tmp_path / "p.csv"), capsys)
     assert "can be given as a column of blank cells" in err
+
+
+def test_fit_shows_the_library_warnings_once(files, tmp_path, capsys):
+    # Every warning of the library reaches the terminal as one CLI line (formerly only the
+    # convergence and full-rank ones; the others were caught and dropped).
+    d, ens = files
+    m = ens.R.shape[0]
+    args = ["fit", "--predictions", d / "R.csv", "--labels", d / "y.csv", "--id-column"]
+    code = run(*args, "sample", "--latent-dim", m, "--max-iter", 2, "--out", tmp_path / "m.cfe")
+    assert code == 0
+    err = capsys.readouterr().err
+    assert err.count(f"cfensemble: warning: latent_dim={m} >= n_classifiers={m}") == 1
+    assert "cfensemble: warning: varpro did not converge in max_iter=2" in err
+    assert "Warning:" not in err  # no Python warning format

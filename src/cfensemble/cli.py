@@ -610,9 +610,16 @@ def cmd_fit(args) -> int:
             trainer.fit(data)
     trainer.callback = None  # a function cannot go into the model file
     dt = time.perf_counter() - t0
+    shown = set()
     for w in caught:
-        if "did not converge" in str(w.message) or "full rank" in str(w.message):
-            print(f"cfensemble: warning: {w.message}", file=sys.stderr)
+        text = str(w.message)
+        # The library's own warnings (UserWarning and its ConvergenceWarning), each once;
+        # the unscored-instance one was said above, by id.
+        if not issubclass(w.category, UserWarning) or "hold no prediction from any" in text:
+            continue
+        if text not in shown:
+            shown.add(text)
+            print(f"cfensemble: warning: {text}", file=sys.stderr)
     # save() refuses a model it could not read back (non-finite values) and replaces the
     # file atomically: a failure or an interrupt here leaves a previous model intact.
     try:
