@@ -14,7 +14,8 @@ Reports, for one process per run (``--solver``):
   (history on, as a user calls fit), and fit()'s total time.
 
 Usage: python benchmarks/big_fit.py [--n 10000000] [--m 15] [--d 8] [--max-iter 5]
-       [--solver als] [--n-jobs -1] [--append] [--out benchmarks/results/big_fit.md]
+       [--solver als] [--n-jobs -1] [--data-dtype float64] [--append]
+       [--out benchmarks/results/big_fit.md]
 Writes the --out file (header and one row); --append adds a row to it instead (another
 solver or size). Allow ~12 GB of memory at n = 10^7.
 """
@@ -72,6 +73,12 @@ def main(argv=None):
     ap.add_argument("--solver", choices=("als", "varpro"), default="als")
     ap.add_argument("--n-jobs", type=int, default=-1)
     ap.add_argument("--aggregator", default="weighted", help="the trainer's aggregator")
+    ap.add_argument(
+        "--data-dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="EnsembleData(R, y, dtype=...): the dtype the data holds R in",
+    )
     ap.add_argument("--rho", type=float, default=None, help="None: the solver's default")
     ap.add_argument("--append", action="store_true", help="add a row to --out")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -85,7 +92,7 @@ def main(argv=None):
     R, y = make_R(args.m, args.n)
     t_gen = time.perf_counter() - t0
     rss_R = maxrss_gb()
-    data = EnsembleData(R, y)
+    data = EnsembleData(R, y, dtype=args.data_dtype)
     rss_data = maxrss_gb()
     dtype = "float32" if args.solver == "als" else "float64"  # varpro solves in float64
     tr = CFEnsembleTrainer(
@@ -134,12 +141,13 @@ def main(argv=None):
         "Per sweep: median gap of `history_['time']` (history on); after the loop: the "
         "fit's time after its last sweep (the final aggregator, storing). Peak RSS: ru_maxrss of "
         f"the process (GiB; {rss0:.2f} GiB at start, the interpreter and libraries), "
-        "after generating R, after `EnsembleData(R, y)` (which holds R as float64) and "
+        "after generating R, after `EnsembleData(R, y, dtype)` (R as float64 unless "
+        "`--data-dtype float32`) and "
         "after fit (the process peak). 'peak / R' is the fit's peak over R's own float32 "
         "size.",
         "",
         "| solver | dtype | rho | aggregator | n | m | d | sweeps | s / sweep | fit s | "
-        "after the loop s | R GiB (float32) | EnsembleData.R GiB (float64) | RSS after R | "
+        "after the loop s | R GiB (float32) | EnsembleData.R GiB | RSS after R | "
         "RSS after data | peak RSS after fit | peak / R | load |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]

@@ -95,3 +95,38 @@ def test_float32_fit_builds_its_uniform_confidence_in_float32(ens):
         conf.transform(d.R, d.observed, dtype=np.float32),
         conf.transform(d.R, d.observed).astype(np.float32),
     )
+
+
+def test_ensemble_data_in_float32_holds_no_float64_copy(ens):
+    # EnsembleData(dtype='float32'): R's copy is float32 (formerly always float64, twice a
+    # float32 R: the largest array of a big float32 fit).
+    R32 = ens.R.astype(np.float32)
+    peak, d = _peak(lambda: data.EnsembleData(R32, ens.labels, dtype="float32"))
+    assert d.R.dtype == np.float32 and not np.shares_memory(d.R, R32)
+    # the float32 copy (0.5), the isinf and observed masks (0.125 each), O(n) labels: under
+    # 0.8 of a float64 R, where a float64 copy alone is 1.0
+    assert peak < 0.8 * ens.R.nbytes
+    np.testing.assert_array_equal(d.R, R32)
+    assert data.EnsembleData(R32, ens.labels).R.dtype == np.float64  # the default
+    with pytest.raises(ValueError, match=r"dtype must be one of \['float32', 'float64'\]"):
+        data.EnsembleData(R32, ens.labels, dtype="float16")
+
+
+@pytest.mark.parametrize(
+    "params", [{}, {"dtype": "float32"}, {"solver": "varpro"}, {"rho": 0.5, "dtype": "float32"}]
+)
+def test_float32_data_fits_like_float64_data(params):
+    # The same fit on R held in float32: predictions within float32 rounding, transductive
+    # and by fold-in.
+    from cfensemble.optimization import CFEnsembleTrainer
+
+    e = make_ensemble(n_classifiers=8, n_instances=600, missing_rate=0.3, random_state=0)
+    R32 = e.R.astype(np.float32)
+    d64, d32 = data.EnsembleData(R32, e.labels), data.EnsembleData(R32, e.labels, dtype="float32")
+    fits = [
+        CFEnsembleTrainer(latent_dim=3, max_iter=300, random_state=0, **params).fit(d)
+        for d in (d64, d32)
+    ]
+    np.testing.assert_allclose(fits[1].predict(), fits[0].predict(), atol=5e-5)
+    new = R32[:, :40]
+    np.testing.assert_allclose(fits[1].predict(new), fits[0].predict(new), atol=5e-5)

@@ -63,8 +63,9 @@ def _unmask(value, name: str, allow_nan: bool):
     return out
 
 
-def as_float_matrix(value, name: str, *, allow_nan: bool = True) -> np.ndarray:
-    """Convert ``value`` to a 2-D float64 array or raise a message naming ``name``.
+def as_float_matrix(value, name: str, *, allow_nan: bool = True, dtype=np.float64) -> np.ndarray:
+    """Convert ``value`` to a 2-D float array (a copy in ``dtype``, float64 by default) or
+    raise a message naming ``name``.
 
     A NumPy masked array's masked cells become NaN (missing) where NaN is allowed.
     """
@@ -91,7 +92,7 @@ def as_float_matrix(value, name: str, *, allow_nan: bool = True) -> np.ndarray:
         )
     if arr.size == 0:
         raise InvalidInputError(f"{name} must not be empty, got shape {arr.shape}")
-    arr = arr.astype(np.float64, copy=True)
+    arr = arr.astype(dtype, copy=True)
     if np.isinf(arr).any():
         raise InvalidInputError(
             f"{name} must not contain infinite values, found {int(np.isinf(arr).sum())}"
@@ -101,9 +102,10 @@ def as_float_matrix(value, name: str, *, allow_nan: bool = True) -> np.ndarray:
     return arr
 
 
-def check_probability_matrix(R, name: str = "R") -> np.ndarray:
-    """Validate a prediction matrix: 2-D, finite or NaN, values in [0, 1]."""
-    arr = as_float_matrix(R, name)
+def check_probability_matrix(R, name: str = "R", dtype=np.float64) -> np.ndarray:
+    """Validate a prediction matrix: 2-D, finite or NaN, values in [0, 1]; a copy in
+    ``dtype`` (float64 by default)."""
+    arr = as_float_matrix(R, name, dtype=dtype)
     # fmin/fmax skip NaN without copying the present cells out (R may be large).
     lo, hi = np.fmin.reduce(arr, axis=None), np.fmax.reduce(arr, axis=None)
     if not np.isnan(lo) and (lo < 0.0 or hi > 1.0):

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from cfensemble._validation import check_confidence, check_labels, check_probability_matrix
+from cfensemble._validation import (
+    check_confidence,
+    check_dtype,
+    check_labels,
+    check_probability_matrix,
+)
 from cfensemble.confidence import CHUNK_CELLS
 from cfensemble.exceptions import InvalidInputError
 from cfensemble.patterns import AUTO_MAX_PATTERNS, observed_patterns
+
+_R_DTYPES = ("float64", "float32")
 
 
 class EnsembleData:
@@ -31,18 +38,23 @@ class EnsembleData:
         A confidence matrix of the user's own. It is honoured by every trainer (label-aware
         confidence modulates it, never replaces it). Cells where R is missing get zero
         confidence whatever C says there.
+    dtype : {'float64', 'float32'} or None, default=None
+        The dtype R is held in (None: float64). 'float32' halves the largest array of a
+        big fit: with ``CFEnsembleTrainer(dtype='float32')`` nothing of R's size is then
+        float64 (the model file still stores R in float64).
 
     Attributes
     ----------
-    R : ndarray of shape (m, n)          float64, NaN where missing
+    R : ndarray of shape (m, n)          float64 (or ``dtype``), NaN where missing
     labels : ndarray of shape (n,)       float64, NaN where unlabeled
     C : ndarray of shape (m, n) or None
     observed : ndarray of shape (m, n)   bool, True where R is present
     labeled_idx, unlabeled_idx : ndarray of int
     """
 
-    def __init__(self, R, labels=None, C=None):
-        self.R = check_probability_matrix(R, "R")
+    def __init__(self, R, labels=None, C=None, *, dtype=None):
+        dtype = np.float64 if dtype is None else check_dtype(dtype, "dtype", _R_DTYPES)
+        self.R = check_probability_matrix(R, "R", dtype=dtype)
         m, n = self.R.shape
         self.labels = check_labels(labels, n, "labels")
         self.observed = ~np.isnan(self.R)
