@@ -431,6 +431,18 @@ def test_headerless_labels_and_trailing_blank_lines(tmp_path, capsys):
     assert tr._fit_R.shape == (3, 4)
 
 
+# The fit command line of the user-error cases below, up to the option under test.
+FIT_WITH_IDS = [
+    "fit",
+    "--predictions",
+    "{d}/R.csv",
+    "--labels",
+    "{d}/y.csv",
+    "--id-column",
+    "sample",
+]
+
+
 @pytest.mark.parametrize(
     "argv, match",
     [
@@ -474,49 +486,15 @@ def test_headerless_labels_and_trailing_blank_lines(tmp_path, capsys):
             "--id-column 'nope' is not a column",
         ),
         (
-            [
-                "fit",
-                "--predictions",
-                "{d}/R.csv",
-                "--labels",
-                "{d}/y.csv",
-                "--id-column",
-                "sample",
-                "--rho",
-                "2",
-                "--out",
-                "{t}/m.cfe",
-            ],
+            [*FIT_WITH_IDS, "--rho", "2", "--out", "{t}/m.cfe"],
             r"--rho must be in \[0, 1\], got 2.0",
         ),
         (
-            [
-                "fit",
-                "--predictions",
-                "{d}/R.csv",
-                "--labels",
-                "{d}/y.csv",
-                "--id-column",
-                "sample",
-                "--lambda",
-                "-1",
-                "--out",
-                "{t}/m.cfe",
-            ],
+            [*FIT_WITH_IDS, "--lambda", "-1", "--out", "{t}/m.cfe"],
             "--lambda must be >= 0, got -1.0",
         ),
         (
-            [
-                "fit",
-                "--predictions",
-                "{d}/R.csv",
-                "--labels",
-                "{d}/y.csv",
-                "--id-column",
-                "sample",
-                "--out",
-                "{t}/nodir/m.cfe",
-            ],
+            [*FIT_WITH_IDS, "--out", "{t}/nodir/m.cfe"],
             "output folder .* does not exist",
         ),
     ],
