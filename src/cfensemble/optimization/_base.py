@@ -64,6 +64,15 @@ LOSS_PARAMS = (
 )
 
 
+def _unscored(empty: np.ndarray) -> str:
+    """The warnings' words for the columns ``empty`` of R that no classifier scored."""
+    more = " ..." if empty.size > 5 else ""
+    return (
+        f"{empty.size} instance(s) hold no prediction from any classifier (columns "
+        f"{empty[:5].tolist()}{more} of R, 0-based)"
+    )
+
+
 class BaseCFTrainer(BaseEstimator):
     """Shared machinery of the ALS/varpro and PyTorch trainers (not used directly).
 
@@ -187,10 +196,8 @@ class BaseCFTrainer(BaseEstimator):
             empty = np.flatnonzero(~data.observed.any(axis=0))
             if empty.size:
                 warn_external(
-                    f"{empty.size} instance(s) hold no prediction from any classifier "
-                    f"(columns {empty[:5].tolist()}{' ...' if empty.size > 5 else ''} of R, "
-                    "0-based): labeled ones do not train the final aggregator, and predict() "
-                    "gives them the labeled base rate"
+                    f"{_unscored(empty)}: labeled ones do not train the final aggregator, "
+                    "and predict() gives them the labeled base rate"
                 )
         rng = check_random_state(self.random_state)
         C = self._fit_confidence(data)
@@ -423,10 +430,8 @@ class BaseCFTrainer(BaseEstimator):
             return p
         rate = float(np.nanmean(self._fit_labels))
         warn_external(
-            f"{empty.size} instance(s) hold no prediction from any classifier (columns "
-            f"{empty[:5].tolist()}{' ...' if empty.size > 5 else ''} of R, 0-based): "
-            f"predicted at the labeled base rate {rate:.4g}; give them at least one "
-            "classifier's prediction, or drop them"
+            f"{_unscored(empty)}: predicted at the labeled base rate {rate:.4g}; give them at "
+            "least one classifier's prediction, or drop them"
         )
         p = np.array(p, dtype=np.float64)
         p[empty] = rate
