@@ -1,4 +1,6 @@
-"""Dask backend == in-memory backend (float64, 1e-8) on a LocalCluster on loopback."""
+"""Dask backend == in-memory backend (float64: 1e-8 absolute, 1e-7 relative) on a
+LocalCluster on loopback. The blocks' partial sums add in another order; with factors of
+size 1-5 from the SVD start, four L-BFGS steps left them 6e-8 apart (relative)."""
 
 import numpy as np
 import pytest
@@ -30,12 +32,10 @@ def _pair(data, dask_client, **kw):
 
 def _assert_same(ref, dist):
     assert dist.n_iter_ == ref.n_iter_
-    np.testing.assert_allclose(dist.X_, ref.X_, atol=1e-8, rtol=0)
-    np.testing.assert_allclose(dist.Y_, ref.Y_, atol=1e-8, rtol=0)
-    np.testing.assert_allclose(dist.w_, ref.w_, atol=1e-8, rtol=0)
-    np.testing.assert_allclose(dist.b_, ref.b_, atol=1e-8, rtol=0)
+    for a, b in ((dist.X_, ref.X_), (dist.Y_, ref.Y_), (dist.w_, ref.w_), (dist.b_, ref.b_)):
+        np.testing.assert_allclose(a, b, atol=1e-8, rtol=1e-7)
     for key in ("combined", "recon", "sup"):
-        np.testing.assert_allclose(dist.history_[key], ref.history_[key], atol=1e-8, rtol=0)
+        np.testing.assert_allclose(dist.history_[key], ref.history_[key], atol=1e-8, rtol=1e-7)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

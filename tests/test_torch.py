@@ -19,7 +19,7 @@ from cfensemble.optimization import (  # noqa: E402
     CFEnsemblePyTorchTrainer,
     CFEnsembleTrainer,
 )
-from cfensemble.optimization._als import init_factors, update_instances  # noqa: E402
+from cfensemble.optimization._als import init_factors, svd_factors, update_instances  # noqa: E402
 from cfensemble.optimization._torch import torch_cf_objective, torch_project  # noqa: E402
 from cfensemble.optimization._varpro import (  # noqa: E402
     VarproProblem,
@@ -245,8 +245,10 @@ def test_projected_gradients_match_finite_differences_and_varpro(missing, agg_in
 
 # ---------------------------------------------------------------------- the trainer
 def _trainer(m=8, **kw):
-    # The solver's mechanics at its previous defaults (rho=0.5, 'weighted', 'certainty').
+    # The solver's mechanics at its previous defaults (rho=0.5, 'weighted', 'certainty', the
+    # random start).
     kw.setdefault("latent_dim", 3)
+    kw.setdefault("init", "random")
     kw.setdefault("random_state", 0)
     kw.setdefault("rho", 0.5)
     kw.setdefault("aggregator", "weighted")
@@ -309,7 +311,9 @@ def test_same_initial_factors_as_als(mid):
     np.testing.assert_array_equal(tr.X_, X0)
     np.testing.assert_array_equal(tr.Y_, Y0)
     # The ALS trainer's first half-step starts from the same Y0 (same draws, same order).
-    als = CFEnsembleTrainer(m, 3, max_iter=1, random_state=7, use_label_aware_confidence=False)
+    als = CFEnsembleTrainer(
+        m, 3, max_iter=1, random_state=7, use_label_aware_confidence=False, init="random"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         als.fit(mid.data)
@@ -317,6 +321,17 @@ def test_same_initial_factors_as_als(mid):
 
     X1 = update_classifiers(Y0, mid.data.R_filled(0.0), als.C_, als.lambda_reg)
     np.testing.assert_allclose(als.X_, X1, rtol=1e-12)
+
+
+def test_default_start_is_the_svd_start_of_the_als_trainer(mid):
+    X0, Y0 = svd_factors(mid.R, mid.data.observed, 3, check_random_state(7))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        tr = CFEnsemblePyTorchTrainer(
+            8, 3, formulation="free", max_iter=1, random_state=7, dtype="float64"
+        ).fit(mid.data)
+    np.testing.assert_array_equal(tr.X_, X0)
+    np.testing.assert_array_equal(tr.Y_, Y0)
 
 
 def test_early_stopping_stops_and_max_epochs_warns(mid):

@@ -90,7 +90,8 @@ def test_value_is_the_shared_objective_at_projected_factors():
 
 def _fit(data, **kw):
     # The solver's mechanics at its previous defaults (rho=0.5: the supervised term moves X;
-    # 'weighted': predictions use the jointly fitted w, b; 'certainty' confidence).
+    # 'weighted': predictions use the jointly fitted w, b; 'certainty' confidence; the
+    # random start, from which L-BFGS has a path to walk).
     params = dict(
         n_classifiers=data.n_classifiers,
         latent_dim=3,
@@ -98,6 +99,7 @@ def _fit(data, **kw):
         rho=0.5,
         aggregator="weighted",
         confidence="certainty",
+        init="random",
         random_state=0,
     )
     params.update(kw)

@@ -52,7 +52,13 @@ from cfensemble._validation import (
 from cfensemble.data import EnsembleData
 from cfensemble.exceptions import InvalidParameterError, NonFiniteError
 from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_features
-from cfensemble.optimization._als import DEFAULT_CHUNK, init_factors, update_instances
+from cfensemble.optimization._als import (
+    DEFAULT_CHUNK,
+    INITS,
+    init_factors,
+    svd_factors,
+    update_instances,
+)
 from cfensemble.optimization._base import BaseCFTrainer, logger
 
 FORMULATIONS = ("projected", "detached", "free")
@@ -239,6 +245,8 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         after; -1: every core, scikit-learn's convention). None leaves torch's own setting
         (``torch.get_num_threads()``, every core by default), as scikit-learn leaves BLAS
         pools alone.
+    init : {'svd', 'random'}, default='svd'
+        Initial factors, as in :class:`CFEnsembleTrainer`.
     random_state : int, RandomState or None, default=None
         The same value gives the same initial X and Y as the ALS trainer.
     verbose : bool, default=False
@@ -302,6 +310,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         aggregator_l2: float = 1e-3,
         chunk_size: int = DEFAULT_CHUNK,
         n_jobs: int | None = None,
+        init: str = "svd",
         random_state=None,
         verbose: bool = False,
         callback=None,
@@ -321,6 +330,7 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         check_scalar(self.min_delta, "min_delta", low=0.0)
         check_option(self.optimizer, "optimizer", OPTIMIZERS)
         check_option(self.formulation, "formulation", FORMULATIONS)
+        check_option(self.init, "init", INITS)
         check_dtype(self.dtype, "dtype", DTYPES)
         check_device(self.device)
         check_n_jobs(self.n_jobs, "n_jobs")
@@ -384,7 +394,10 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         tdt = torch.float32 if single else torch.float64
         m, n, d = data.n_classifiers, data.n_instances, params["latent_dim"]
         max_iter = params["max_iter"]
-        X0, Y0 = init_factors(rng, d, m, n)  # same draws as CFEnsembleTrainer
+        if self.init == "svd":  # the same start as CFEnsembleTrainer's
+            X0, Y0 = svd_factors(data.R, data.observed, d, rng)
+        else:
+            X0, Y0 = init_factors(rng, d, m, n)
         lab = data.labeled_idx
         y_np = data.labels[lab]
         s_np = class_weights(y_np, self.use_class_weights)

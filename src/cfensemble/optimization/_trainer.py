@@ -39,9 +39,11 @@ from cfensemble.objective import (
 from cfensemble.optimization._als import (
     DEFAULT_CHUNK,
     EXTRAPOLATION,
+    INITS,
     init_factors,
     next_extrapolation,
     numba_available,
+    svd_factors,
 )
 from cfensemble.optimization._base import BaseCFTrainer, logger
 from cfensemble.optimization._varpro import minimize_projected
@@ -98,8 +100,9 @@ class CFEnsembleTrainer(BaseCFTrainer):
         ALS sweeps, or L-BFGS iterations for varpro.
     tol : float or None, default=None
         ALS: stop when the relative change of the (label-aware) weighted squared error per
-        sweep falls below tol (None: 1e-3; ALS creeps slowly, and later sweeps barely move
-        L_CF; each sweep extrapolates the classifier factors, see the solver guide).
+        sweep falls below tol (None: 1e-3; from the SVD start that stopped within 1% of the
+        best optimum found in 20 of 24 real-data fits, benchmarks/results/als_init.md;
+        each sweep extrapolates the classifier factors, see the solver guide).
         varpro: L-BFGS stops when the relative change of J falls below tol (None: 1e-6).
     use_label_aware_confidence : bool, default=True
         ALS only: modulate the base confidence with labels (see ``confidence.label_aware``)
@@ -112,6 +115,13 @@ class CFEnsembleTrainer(BaseCFTrainer):
         varpro: stop when the largest gradient entry falls below gtol.
     n_init_sweeps : int, default=5
         varpro: reconstruction-only ALS sweeps that initialize X before L-BFGS.
+    init : {'svd', 'random'}, default='svd'
+        Initial factors of the fit. 'svd': the balanced rank-d SVD factors of R with each
+        missing cell at the mean of its instance's observed cells (``_als.svd_factors``);
+        ALS then meets its stopping rule in a few sweeps. 'random': N(0, 0.1^2) entries,
+        the earlier default; from them ALS spends most of its sweeps moving scale between
+        X and Y and often stops at max_iter (benchmarks/results/als_init.md). The rank
+        search of ``latent_dim='auto'`` keeps its random start (``select_rank``).
     confidence : {'uniform', 'certainty', 'calibration', 'adaptive'} or callable
         Base confidence (default 'uniform'), used unless ``EnsembleData`` carries a C of
         the user's.
@@ -261,6 +271,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         solver: str = "als",
         gtol: float = 1e-6,
         n_init_sweeps: int = 5,
+        init: str = "svd",
         confidence="uniform",
         aggregator: str = "auto",
         aggregator_input: str = "filled",
@@ -291,6 +302,7 @@ class CFEnsembleTrainer(BaseCFTrainer):
         check_scalar(self.label_aware_alpha, "label_aware_alpha", low=0.0)
         check_scalar(self.n_init_sweeps, "n_init_sweeps", kind=numbers.Integral, low=0)
         check_option(self.solver, "solver", NUMPY_SOLVERS)
+        check_option(self.init, "init", INITS)
         check_option(self.backend, "backend", tuple(BACKENDS))
         check_option(self.linear_solver, "linear_solver", LINEAR_SOLVERS)
         dtype = check_dtype(self.dtype, "dtype", DTYPES)
@@ -333,7 +345,10 @@ class CFEnsembleTrainer(BaseCFTrainer):
     # ------------------------------------------------------------------ the loops
     def _fit(self, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
         m, n, d = data.n_classifiers, data.n_instances, params["latent_dim"]
-        X, Y = init_factors(rng, d, m, n)
+        if self.init == "svd":
+            X, Y = svd_factors(data.R, data.observed, d, rng)
+        else:
+            X, Y = init_factors(rng, d, m, n)
         lab = data.labeled_idx
         y = data.labels[lab]
         s = class_weights(y, self.use_class_weights)
