@@ -50,6 +50,7 @@ bench: $(STAMP)
 	-$(BIN)/pip install -q "implicit>=0.7"  # peer in als_speed.py; skipped there if absent
 	$(BIN)/python benchmarks/als_speed.py
 	$(BIN)/python benchmarks/als_extrapolation.py
+	$(BIN)/python benchmarks/als_init.py
 	$(BIN)/python benchmarks/scaling.py
 	$(BIN)/python benchmarks/pytorch_vs_als.py
 	$(BIN)/python benchmarks/varpro_speed.py
