@@ -169,11 +169,13 @@ def svd_factors(R: np.ndarray, observed: np.ndarray, d: int, rng: np.random.Rand
     k = min(d, m)
     s = np.sqrt(np.maximum(ev[::-1][:k], 0.0))
     U = U[:, ::-1][:, :k]
-    rows = np.flatnonzero(s > 1e-8 * max(s[0], 1e-300))
-    X = 0.1 * rng.standard_normal((d, m))
-    Y = 0.1 * rng.standard_normal((d, n))
+    live = s > 1e-8 * max(s[0], 1e-300)
+    rows, dead = np.flatnonzero(live), np.r_[np.flatnonzero(~live), np.arange(k, d)]
+    X, Y = np.empty((d, m)), np.empty((d, n))
     X[rows] = np.sqrt(s[rows])[:, None] * U[:, rows].T
     W = U[:, rows].T / np.sqrt(s[rows])[:, None]  # S^(-1/2) U^T
     for c in chunks:
         Y[rows, c] = W @ filled(c)
+    X[dead] = 0.1 * rng.standard_normal((dead.size, m))
+    Y[dead] = 0.1 * rng.standard_normal((dead.size, n))
     return X, Y
