@@ -105,6 +105,7 @@ def main(argv=None):
         dtype=dtype,
         n_jobs=args.n_jobs,
         random_state=0,
+        init="random",  # the start big_fit.md was measured from (the SVD start: als_init.md)
     )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
