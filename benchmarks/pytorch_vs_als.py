@@ -138,7 +138,7 @@ def make_trainer(method: str, m: int, seed: int, epochs: int):
         m,
         d,
         rho=0.5,
-        max_epochs=epochs,
+        max_iter=epochs,
         optimizer="adam",
         lr=TORCH_LR,
         device="cpu",

@@ -90,7 +90,7 @@ def run_torch(data, seed: int, lr: float, max_epochs: int, max_seconds: float, a
         15,
         LATENT_DIM,
         rho=0.5,
-        max_epochs=max_epochs,
+        max_iter=max_epochs,
         optimizer="adam",
         lr=lr,
         device="cpu",
