@@ -129,6 +129,20 @@ def test_transductive_equals_inductive(missing_ensemble, agg_input):
     np.testing.assert_allclose(tr.predict(s.R[:, cols]), p[cols], rtol=0, atol=1e-10)
 
 
+def test_a_fit_that_stops_at_its_start_still_has_a_history(small_ensemble):
+    # Complete R: from the SVD start L_sup does not depend on X ('filled' input) and the
+    # warm-up sweeps leave L_recon's gradient below gtol, so L-BFGS makes no iteration; the
+    # history then holds that point, as iteration 0 (the CLI prints its last entry).
+    data = small_ensemble.data
+    calls = []
+    tr = CFEnsembleTrainer(
+        solver="varpro", random_state=0, callback=lambda it, loss: calls.append(it)
+    ).fit(data)
+    assert tr.n_iter_ == 0 and tr.converged_
+    assert calls == [0] and len(tr.history_["recon"]) == 1
+    assert tr.history_["recon"][0] == pytest.approx(tr.objective(data).recon, rel=1e-10)
+
+
 def test_converges_and_beats_initialization(small_ensemble):
     tr = _fit(small_ensemble.data, max_iter=500)
     assert tr.converged_

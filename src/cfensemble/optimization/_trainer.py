@@ -223,7 +223,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
     confidence_ : cfensemble.confidence.Confidence
         The fitted confidence strategy (fold-in uses it on new columns).
     history_ : dict of lists
-        'combined' (L_CF), 'recon', 'sup', 'time': one entry per iteration.
+        'combined' (L_CF), 'recon', 'sup', 'time': one entry per iteration (varpro: one
+        entry, the starting point, when L-BFGS stopped there, ``n_iter_ = 0``).
     n_iter_ : int
         ALS sweeps or L-BFGS iterations run.
     converged_ : bool

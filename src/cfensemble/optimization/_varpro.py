@@ -246,7 +246,8 @@ def minimize_projected(value_and_grad, X, w, b, *, max_iter, ftol, gtol, record)
     value_and_grad : callable (X, w, b, with_grad) -> (J, recon, sup[, gX, gw, gb])
     X : ndarray of shape (d, m);  w : ndarray;  b : float, the starting point
     max_iter, ftol, gtol : L-BFGS-B's maxiter, ftol (relative change of J), gtol
-    record : callable (iteration, ObjectiveValue), called after every iteration
+    record : callable (iteration, ObjectiveValue), called after every iteration (once, with
+        iteration 0 and the starting point, when L-BFGS stops without an iteration)
 
     Returns
     -------
@@ -281,5 +282,14 @@ def minimize_projected(value_and_grad, X, w, b, *, max_iter, ftol, gtol, record)
         callback=callback,
         options={"maxiter": max_iter, "ftol": ftol, "gtol": gtol, "maxcor": 20},
     )
+    if iteration[0] == 0:
+        # L-BFGS stopped where it started (from the SVD start on complete R the gradient can
+        # be below gtol already): record that point as iteration 0, so that every fit has
+        # a history.
+        last = cache.get("last")
+        if last is not None and np.array_equal(last[0], res.x):
+            record(0, last[1])
+        else:
+            record(0, ObjectiveValue(*value_and_grad(*unpack(res.x, d, m), False)))
     X, w, b = unpack(res.x, d, m)
     return X.copy(), w.copy(), b, res
