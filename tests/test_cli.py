@@ -662,3 +662,21 @@ def test_fit_shows_the_library_warnings_once(files, tmp_path, capsys):
     assert err.count(f"cfensemble: warning: latent_dim={m} >= n_classifiers={m}") == 1
     assert "cfensemble: warning: varpro did not converge in max_iter=2" in err
     assert "Warning:" not in err  # no Python warning format
+
+
+def test_init_option_and_a_fit_that_converges_at_its_start(tmp_path, capsys):
+    # Complete predictions: varpro from the SVD start stops at its start (0 iterations);
+    # the fit line still reports that point's L_CF (it printed 'L_CF=nan' when the
+    # history was empty). --init random reaches the trainer and its model file.
+    ens = make_ensemble(n_classifiers=M, n_instances=N, random_state=0)
+    pd.DataFrame(ens.R.T, columns=NAMES).to_csv(tmp_path / "R.csv", index=False)
+    labels = ["label"] + ["" if np.isnan(v) else str(int(v)) for v in ens.labels]
+    (tmp_path / "y.csv").write_text("\n".join(labels) + "\n")
+    args = ["fit", "--predictions", tmp_path / "R.csv", "--labels", tmp_path / "y.csv"]
+    assert run(*args, "--out", tmp_path / "a.cfe") == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "0 iterations, L_CF=" in line and "nan" not in line
+    assert run(*args, "--init", "random", "--out", tmp_path / "b.cfe") == 0
+    assert load(tmp_path / "b.cfe").init == "random" and load(tmp_path / "a.cfe").init == "svd"
+    line = capsys.readouterr().out.splitlines()[0]
+    assert " 0 iterations" not in line and "nan" not in line

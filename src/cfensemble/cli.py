@@ -537,7 +537,7 @@ def _make_trainer(args, m: int):
     from cfensemble.factory import make_trainer
 
     # The trainer options of `fit`, under the trainer's names.
-    options = ("rho", "lambda_reg", "confidence", "aggregator")
+    options = ("rho", "lambda_reg", "confidence", "aggregator", "init")
     params = {name: getattr(args, name) for name in options}
     params["random_state"] = args.seed
     if args.max_iter:
@@ -913,6 +913,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="uniform",
         help="weight of each observed cell in the reconstruction: uniform (default), "
         "certainty (|2r - 1|), calibration (per classifier, from the labels), adaptive (both)",
+    )
+    fit.add_argument(
+        "--init",
+        choices=("svd", "random"),
+        default="svd",
+        help="the factors' start: svd (default): balanced SVD factors of the predictions, "
+        "missing cells at the instance's mean; random: small random factors (the earlier "
+        "default, slower to converge)",
     )
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument(
