@@ -386,6 +386,11 @@ def test_bad_parameters(kwargs, exc, match, small_ensemble):
         tr.fit(small_ensemble.data)
 
 
+def test_fit_called_like_a_scikit_learn_estimator_says_what_it_takes(small_ensemble):
+    with pytest.raises(TypeError, match=r"fit takes one argument, EnsembleData\(R, labels\)"):
+        CFEnsembleTrainer().fit(small_ensemble.R, small_ensemble.labels)
+
+
 def test_bad_data(small_ensemble):
     s = small_ensemble
     tr = CFEnsembleTrainer(n_classifiers=5, latent_dim=2)

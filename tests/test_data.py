@@ -38,6 +38,8 @@ def test_user_confidence_zeroed_on_missing_cells():
         (np.array([[0.1, -0.2]]), None, None, ValueError, r"got values in \[-0.2"),
         (np.array([[0.1, np.inf]]), None, None, ValueError, "R must not contain infinite"),
         (R_OK, [0, 1], None, ValueError, "expected length 3, got 2"),
+        # as many labels as R has rows: R was probably given instances x classifiers
+        (R_OK, [0, 1], None, ValueError, r"R has 2 rows, as many as labels.*pass R\.T"),
         (R_OK, [0, 1, 2], None, ValueError, r"labels must hold 0, 1 or NaN.*\[2.0\]"),
         (R_OK, [[0, 1, 1]], None, ValueError, "labels must be 1-D"),
         (R_OK, ["x", "y", "z"], None, TypeError, "labels must be numbers"),

@@ -116,10 +116,13 @@ def check_probability_matrix(R, name: str = "R", dtype=np.float64) -> np.ndarray
     return arr
 
 
-def check_labels(labels, n_instances: int, name: str = "labels") -> np.ndarray:
+def check_labels(
+    labels, n_instances: int, name: str = "labels", n_classifiers: int | None = None
+) -> np.ndarray:
     """Validate labels of shape (n_instances,) with values 0, 1 or NaN (unlabeled).
 
-    A NumPy masked array's masked entries are unlabeled (NaN).
+    A NumPy masked array's masked entries are unlabeled (NaN). ``n_classifiers`` (R's rows),
+    when given, lets the length error say that R looks transposed.
     """
     if labels is None:
         return np.full(n_instances, np.nan)
@@ -142,9 +145,15 @@ def check_labels(labels, n_instances: int, name: str = "labels") -> np.ndarray:
             f"{name} must be 1-D of shape ({n_instances},), got shape {arr.shape}"
         )
     if arr.shape[0] != n_instances:
+        hint = (
+            f"; R has {n_classifiers} rows, as many as {name}: R must be (n_classifiers, "
+            "n_instances), one row per classifier, so pass R.T if its rows are instances"
+            if n_classifiers is not None and arr.shape[0] == n_classifiers
+            else ""
+        )
         raise InvalidInputError(
             f"{name} must have one entry per instance (column of R): expected length "
-            f"{n_instances}, got {arr.shape[0]}"
+            f"{n_instances}, got {arr.shape[0]}{hint}"
         )
     finite = arr[~np.isnan(arr)]
     bad = finite[(finite != 0.0) & (finite != 1.0)]

@@ -56,7 +56,7 @@ class EnsembleData:
         dtype = np.float64 if dtype is None else check_dtype(dtype, "dtype", _R_DTYPES)
         self.R = check_probability_matrix(R, "R", dtype=dtype)
         m, n = self.R.shape
-        self.labels = check_labels(labels, n, "labels")
+        self.labels = check_labels(labels, n, "labels", n_classifiers=m)
         self.observed = ~np.isnan(self.R)
         empty_rows = np.flatnonzero(~self.observed.any(axis=1))
         if empty_rows.size == m:

@@ -54,7 +54,7 @@ class DaskEnsembleData(EnsembleData):
                 f"got values in [{lo:.4g}, {hi:.4g}]"
             )
         self.R = R
-        self.labels = check_labels(labels, R.shape[1], "labels")
+        self.labels = check_labels(labels, R.shape[1], "labels", n_classifiers=R.shape[0])
         self.observed = ~da.isnan(R)
         self.C = None
         self.labeled_idx = np.flatnonzero(~np.isnan(self.labels))

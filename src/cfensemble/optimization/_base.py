@@ -178,7 +178,7 @@ class BaseCFTrainer(BaseEstimator):
             )
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: EnsembleData):
+    def fit(self, data: EnsembleData, *args):
         """Fit on ``data`` (labeled columns supervise, unlabeled ones shape the factors).
 
         Parameters
@@ -189,6 +189,12 @@ class BaseCFTrainer(BaseEstimator):
         -------
         self
         """
+        if args:  # fit(R, y), as a scikit-learn estimator is called
+            raise InputTypeError(
+                f"fit takes one argument, EnsembleData(R, labels), got {1 + len(args)}: "
+                "wrap R and the labels, trainer.fit(EnsembleData(R, labels)) (or use "
+                "cfensemble.CFEnsembleClassifier for fit(X, y) on features)"
+            )
         self._validate_params()
         data = self._check_data(data)
         self._check_labels_for_fit(data)
