@@ -535,7 +535,8 @@ class CFEnsembleClassifier(_PoolClassifier):
     aggregator_l2 : float, default=1e-3
     use_class_weights : bool, default=True
     trainer_params : dict, optional
-        Further keyword arguments for the trainer (e.g. ``{'lr': 0.05}`` for pytorch).
+        Further keyword arguments for the trainer (e.g. ``{'lr': 0.05}`` for pytorch,
+        ``{'init': 'random'}`` for the earlier start).
     n_jobs : int or None
         Parallel jobs of ``cross_val_predict``, and threads of the ALS/varpro kernels
         (``CFEnsembleTrainer(n_jobs=...)``) or of torch (``solver='pytorch'``, where None
@@ -552,7 +553,10 @@ class CFEnsembleClassifier(_PoolClassifier):
     named_estimators_ : dict name -> fitted estimator
     R_ : ndarray of shape (n_estimators, n_samples), the matrix the trainer was fitted on
     trainer_ : the fitted CF-Ensemble trainer
-    n_iter_ : int, the trainer's iterations (sweeps, L-BFGS iterations or epochs)
+    n_iter_ : int, the trainer's iterations (sweeps, L-BFGS iterations or epochs); a fit
+        that stops at ``max_iter`` gives no ConvergenceWarning here (a grid search fits
+        hundreds): ``trainer_.converged_`` says whether it converged, and the log (logger
+        "cfensemble", INFO) notes it
 
     Examples
     --------
