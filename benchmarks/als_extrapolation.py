@@ -65,6 +65,19 @@ def pool_R(name):
     return np.asarray(clf.R_), np.asarray(y)
 
 
+def matrices(names):
+    """(data set, regime, m, n, EnsembleData) for every data set and missingness regime:
+    half the instances labeled (the same half in every regime)."""
+    for name in names:
+        R, y = pool_R(name)
+        m, n = R.shape
+        labels = y.astype(float)
+        labels[np.random.RandomState(1).rand(n) < 0.5] = np.nan
+        for regime, kw in REGIMES.items():
+            Rm = R if kw is None else apply_missingness(R, random_state=0, **kw)
+            yield name, regime, m, n, EnsembleData(Rm, labels)
+
+
 def fit(data, m, beta0, **kw):
     saved = EXTRAPOLATION["beta0"]
     EXTRAPOLATION["beta0"] = beta0
@@ -86,38 +99,31 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     rows = []
     t_start = time.perf_counter()
-    for name in args.datasets.split(","):
-        R, y = pool_R(name)
-        m, n = R.shape
-        labels = y.astype(float)
-        labels[np.random.RandomState(1).rand(n) < 0.5] = np.nan
-        for regime, kw in REGIMES.items():
-            Rm = R if kw is None else apply_missingness(R, random_state=0, **kw)
-            data = EnsembleData(Rm, labels)
-            vp, _ = fit(data, m, 0.0, solver="varpro", tol=1e-9, max_iter=1000, init=INIT)
-            d = vp.latent_dim_
-            J_star = vp.objective(data).recon
-            for method, beta0 in (("plain ALS", 0.0), ("extrapolated ALS", EXTRAPOLATION["beta0"])):
-                tr, sec = fit(data, m, beta0, latent_dim=d, init=INIT)
-                long, _ = fit(data, m, beta0, latent_dim=d, tol=0.0, max_iter=1000, init=INIT)
-                h = np.asarray(long.history_["recon"])
-                hit = np.flatnonzero(h <= 1.01 * J_star)
-                rows.append(
-                    dict(
-                        dataset=name,
-                        regime=regime,
-                        m=m,
-                        n=n,
-                        d=d,
-                        method=method,
-                        sweeps=tr.n_iter_,
-                        converged=tr.converged_,
-                        J_ratio=tr.history_["recon"][-1] / J_star,
-                        sweeps_to_1pct=int(hit[0]) + 1 if hit.size else np.nan,
-                        seconds=sec,
-                    )
+    for name, regime, m, n, data in matrices(args.datasets.split(",")):
+        vp, _ = fit(data, m, 0.0, solver="varpro", tol=1e-9, max_iter=1000, init=INIT)
+        d = vp.latent_dim_
+        J_star = vp.objective(data).recon
+        for method, beta0 in (("plain ALS", 0.0), ("extrapolated ALS", EXTRAPOLATION["beta0"])):
+            tr, sec = fit(data, m, beta0, latent_dim=d, init=INIT)
+            long, _ = fit(data, m, beta0, latent_dim=d, tol=0.0, max_iter=1000, init=INIT)
+            h = np.asarray(long.history_["recon"])
+            hit = np.flatnonzero(h <= 1.01 * J_star)
+            rows.append(
+                dict(
+                    dataset=name,
+                    regime=regime,
+                    m=m,
+                    n=n,
+                    d=d,
+                    method=method,
+                    sweeps=tr.n_iter_,
+                    converged=tr.converged_,
+                    J_ratio=tr.history_["recon"][-1] / J_star,
+                    sweeps_to_1pct=int(hit[0]) + 1 if hit.size else np.nan,
+                    seconds=sec,
                 )
-            print(name, regime, "done", flush=True)
+            )
+        print(name, regime, "done", flush=True)
     df = pd.DataFrame(rows)
     write(df, Path(args.out), time.perf_counter() - t_start)
 

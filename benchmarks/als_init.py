@@ -38,13 +38,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from als_extrapolation import DATASETS, REGIMES, fit, pool_R
+from als_extrapolation import DATASETS, fit, matrices
 
 from cfensemble.data import EnsembleData
 from cfensemble.optimization import CFEnsembleTrainer
 from cfensemble.optimization._als import EXTRAPOLATION, init_factors, svd_factors
 from cfensemble.rank import select_rank
-from cfensemble.synthetic import apply_missingness
 
 # (label, solver, init, ALS extrapolation beta0)
 METHODS = (
@@ -64,45 +63,38 @@ def main(argv=None):
     warnings.simplefilter("ignore")
     rows = []
     t_start = time.perf_counter()
-    for name in args.datasets.split(","):
-        R, y = pool_R(name)
-        m, n = R.shape
-        labels = y.astype(float)
-        labels[np.random.RandomState(1).rand(n) < 0.5] = np.nan
-        for regime, kw in REGIMES.items():
-            Rm = R if kw is None else apply_missingness(R, random_state=0, **kw)
-            data = EnsembleData(Rm, labels)
-            d = fit(data, m, 0.0, solver="varpro", max_iter=1)[0].latent_dim_
-            long_J = []
-            for init in ("random", "svd"):
-                vp, _ = fit(data, m, 0.0, solver="varpro", tol=1e-9, max_iter=1000, init=init)
-                als, _ = fit(data, m, EXTRAPOLATION["beta0"], tol=0.0, max_iter=1000, init=init)
-                long_J += [vp.objective(data).recon, als.history_["recon"][-1]]
-            J_star = min(long_J)
-            cand = range(2, min(m - 1, 10) + 1)
-            ranks = {
-                init: select_rank(Rm, candidates=cand, init=init, random_state=0).rank
-                for init in ("random", "svd")
-            }
-            for label, solver, init, beta0 in METHODS:
-                tr, sec = fit(data, m, beta0, latent_dim=d, solver=solver, init=init)
-                rows.append(
-                    dict(
-                        dataset=name,
-                        regime=regime,
-                        m=m,
-                        n=n,
-                        d=d,
-                        method=label,
-                        iterations=tr.n_iter_,
-                        converged=tr.converged_,
-                        J_ratio=tr.objective(data).recon / J_star,
-                        seconds=sec,
-                        rank_search_random=ranks["random"],
-                        rank_search_svd=ranks["svd"],
-                    )
+    for name, regime, m, n, data in matrices(args.datasets.split(",")):
+        d = fit(data, m, 0.0, solver="varpro", max_iter=1)[0].latent_dim_
+        long_J = []
+        for init in ("random", "svd"):
+            vp, _ = fit(data, m, 0.0, solver="varpro", tol=1e-9, max_iter=1000, init=init)
+            als, _ = fit(data, m, EXTRAPOLATION["beta0"], tol=0.0, max_iter=1000, init=init)
+            long_J += [vp.objective(data).recon, als.history_["recon"][-1]]
+        J_star = min(long_J)
+        cand = range(2, min(m - 1, 10) + 1)
+        ranks = {
+            init: select_rank(data.R, candidates=cand, init=init, random_state=0).rank
+            for init in ("random", "svd")
+        }
+        for label, solver, init, beta0 in METHODS:
+            tr, sec = fit(data, m, beta0, latent_dim=d, solver=solver, init=init)
+            rows.append(
+                dict(
+                    dataset=name,
+                    regime=regime,
+                    m=m,
+                    n=n,
+                    d=d,
+                    method=label,
+                    iterations=tr.n_iter_,
+                    converged=tr.converged_,
+                    J_ratio=tr.objective(data).recon / J_star,
+                    seconds=sec,
+                    rank_search_random=ranks["random"],
+                    rank_search_svd=ranks["svd"],
                 )
-            print(name, regime, "done", flush=True)
+            )
+        print(name, regime, "done", flush=True)
     cost = start_cost()
     write(pd.DataFrame(rows), cost, Path(args.out), time.perf_counter() - t_start)
 
