@@ -14,7 +14,7 @@ Reports, for one process per run (``--solver``):
   (history on, as a user calls fit), and fit()'s total time.
 
 Usage: python benchmarks/big_fit.py [--n 10000000] [--m 15] [--d 8] [--max-iter 5]
-       [--solver als] [--n-jobs -1] [--data-dtype float64] [--append]
+       [--solver als] [--n-jobs -1] [--data-dtype float64] [--init random] [--append]
        [--out benchmarks/results/big_fit.md]
 Writes the --out file (header and one row); --append adds a row to it instead (another
 solver or size). Allow ~12 GB of memory at n = 10^7.
@@ -80,6 +80,13 @@ def main(argv=None):
         help="EnsembleData(R, y, dtype=...): the dtype the data holds R in",
     )
     ap.add_argument("--rho", type=float, default=None, help="None: the solver's default")
+    ap.add_argument(
+        "--init",
+        choices=("random", "svd"),
+        default="random",
+        help="the trainer's start (default random: the start of big_fit.md's rows but the "
+        "last; svd is the trainer's default since 2026-11-27)",
+    )
     ap.add_argument("--append", action="store_true", help="add a row to --out")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -105,7 +112,7 @@ def main(argv=None):
         dtype=dtype,
         n_jobs=args.n_jobs,
         random_state=0,
-        init="random",  # the start big_fit.md was measured from (the SVD start: als_init.md)
+        init=args.init,
     )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
