@@ -123,15 +123,18 @@ def fmt_p(p):
 def memoize_rank_selection():
     """Every CF row of a fold and regime fits the same R: choose its rank once.
 
-    latent_dim='auto' calls cfensemble.rank.select_rank, a pure function of (R, C, its
-    options); caching it by content gives the same numbers and saves the repeated
-    hold-out fits (benchmark only).
+    latent_dim='auto' calls select_rank, a pure function of (R, C, its options); caching it
+    by content gives the same numbers and saves the repeated hold-out fits (benchmark only).
+    The trainers import it from cfensemble.optimization._rank when they fit, so that is the
+    name replaced (until 2026-11-27 only cfensemble.rank's was, which no trainer calls: the
+    runs before then searched once per CF method, and their fit times include the search).
     """
     import hashlib
 
+    import cfensemble.optimization._rank as rank_impl
     import cfensemble.rank as rank
 
-    original = rank.select_rank
+    original = rank_impl.select_rank
     cache: dict = {}
 
     def digest(a):
@@ -145,7 +148,7 @@ def memoize_rank_selection():
             cache[key] = original(R, C, **kw)
         return cache[key]
 
-    rank.select_rank = cached
+    rank.select_rank = rank_impl.select_rank = cached
 
 
 def variant_method(**params):
