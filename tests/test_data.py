@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,12 @@ def test_user_confidence_zeroed_on_missing_cells():
 def test_bad_input(R, labels, C, exc, match):
     with pytest.raises(exc, match=match):
         EnsembleData(R, labels, C)
+
+
+def test_more_classifiers_than_instances_warns_that_r_may_be_transposed():
+    R = np.random.RandomState(0).uniform(size=(6, 4))  # 6 instances x 4 classifiers, as given
+    with pytest.warns(UserWarning, match=r"R has 6 rows .* and 4 columns .*pass R\.T"):
+        EnsembleData(R)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EnsembleData(R.T)  # (4 classifiers, 6 instances): no warning

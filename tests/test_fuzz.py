@@ -94,6 +94,7 @@ def probability_matrix(draw):
     C=st.one_of(st.none(), any_array()),
 )
 @PROFILE
+@pytest.mark.filterwarnings("ignore:R has .* rows")  # random shapes: more rows than columns
 def test_fuzz_ensemble_data(R, labels, C):
     try:
         data = EnsembleData(R, labels, C)

@@ -9,6 +9,7 @@ from cfensemble._validation import (
     check_dtype,
     check_labels,
     check_probability_matrix,
+    warn_external,
 )
 from cfensemble.confidence import CHUNK_CELLS
 from cfensemble.exceptions import InvalidInputError
@@ -57,6 +58,14 @@ class EnsembleData:
         self.R = check_probability_matrix(R, "R", dtype=dtype)
         m, n = self.R.shape
         self.labels = check_labels(labels, n, "labels", n_classifiers=m)
+        if m > n:
+            # Fewer instances than classifiers: almost always R given as instances x
+            # classifiers (a DataFrame's layout), which fits without any other complaint.
+            warn_external(
+                f"R has {m} rows (classifiers) and {n} columns (instances), more classifiers "
+                "than instances: R must be (n_classifiers, n_instances); pass R.T if its "
+                "rows are instances"
+            )
         self.observed = ~np.isnan(self.R)
         empty_rows = np.flatnonzero(~self.observed.any(axis=1))
         if empty_rows.size == m:
