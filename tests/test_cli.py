@@ -680,3 +680,59 @@ def test_init_option_and_a_fit_that_converges_at_its_start(tmp_path, capsys):
     assert load(tmp_path / "b.cfe").init == "random" and load(tmp_path / "a.cfe").init == "svd"
     line = capsys.readouterr().out.splitlines()[0]
     assert " 0 iterations" not in line and "nan" not in line
+
+
+def test_score_predict_output_and_each_classifier(files, tmp_path, capsys):
+    # score: every probability column against labels matched by id (a shuffled file);
+    # a classifier is scored on the instances it predicted; unlabeled ones are left out.
+    from cfensemble.metrics import evaluate
+
+    d, ens = files
+    ids = [f"s{i}" for i in range(N)]
+    truth = pd.DataFrame({"sample": ids, "label": ens.y_true}).sample(frac=1, random_state=0)
+    truth.to_csv(tmp_path / "truth.csv", index=False)
+    p = pd.DataFrame({"sample": ids, "probability": np.linspace(0.01, 0.99, N)})
+    p.to_csv(tmp_path / "p.csv", index=False)
+    score = ["score", "--labels", tmp_path / "truth.csv", "--id-column", "sample"]
+    assert run(*score, "--predictions", tmp_path / "p.csv") == 0
+    out = capsys.readouterr().out.splitlines()
+    m = evaluate(ens.y_true, p["probability"].to_numpy())
+    assert out[1].split() == [
+        "probability",
+        str(N),
+        str(int(ens.y_true.sum())),
+        f"{m['pr_auc']:.4f}",
+        f"{m['roc_auc']:.4f}",
+        f"{m['brier']:.4f}",
+        f"{m['log_loss']:.4f}",
+    ]
+    assert run(*score, "--predictions", d / "R.csv") == 0
+    out = capsys.readouterr().out.splitlines()
+    seen = ~np.isnan(ens.R[1])
+    m = evaluate(ens.y_true[seen], ens.R[1, seen])
+    assert out[2].split()[:4] == [
+        "model_1",
+        str(seen.sum()),
+        str(int(ens.y_true[seen].sum())),
+        f"{m['pr_auc']:.4f}",
+    ]
+    # The fit labels (half blank): the unlabeled rows are counted, not scored.
+    score = ["score", "--predictions", tmp_path / "p.csv", "--labels", d / "y.csv"]
+    assert run(*score, "--id-column", "sample") == 0
+    out = capsys.readouterr().out
+    assert f"({int(np.isnan(ens.labels).sum())} unlabeled instance(s) not scored)" in out
+    # One class only among the scored rows: an error that says why.
+    (tmp_path / "ones.csv").write_text("label\n" + "1\n" * N)
+    err = _err(
+        run(
+            "score",
+            "--predictions",
+            tmp_path / "p.csv",
+            "--labels",
+            tmp_path / "ones.csv",
+            "--id-column",
+            "sample",
+        ),
+        capsys,
+    )
+    assert "scoring needs both classes" in err

@@ -4,6 +4,7 @@
     cfensemble benchmark --config FILE [--out DIR]
     cfensemble fit --predictions R.csv --labels y.csv [--solver varpro] --out model.cfe
     cfensemble predict --model model.cfe --predictions R_new.csv --out p.csv
+    cfensemble score --predictions p.csv --labels y_new.csv
 
 Prediction files are CSV (``.csv``, ``.txt``; ``.tsv`` tab-separated) or Parquet
 (``.parquet``, ``.pq``), chosen by extension. Default layout: one column per classifier with
@@ -723,6 +724,48 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    """PR-AUC, ROC-AUC, Brier and log-loss of every probability column against the labels."""
+    from cfensemble.metrics import evaluate
+
+    if args.labels is None and args.label_column is None:
+        raise UserError("give the labels: --labels FILE, or --label-column NAME of --predictions")
+    in_file_labels = args.labels is None
+    P, names, ids, labels = read_predictions(
+        args.predictions,
+        transposed=args.transposed,
+        id_column=args.id_column,
+        label_column=args.label_column if in_file_labels else None,
+    )
+    if not in_file_labels:
+        labels = read_labels(
+            args.labels, P.shape[1], args.label_column, id_column=args.id_column, ids=ids
+        )
+    labeled = ~np.isnan(labels)
+    rows = []
+    for name, p in zip(names, P, strict=True):
+        use = labeled & ~np.isnan(p)
+        y = labels[use]
+        if y.size == 0 or y.min() == y.max():
+            raise UserError(
+                f"column {name!r}: {y.size} instance(s) have both a label and a probability, "
+                f"{int(y.sum())} positive; scoring needs both classes (0 and 1)"
+            )
+        rows.append((name, int(use.sum()), int(y.sum()), evaluate(y, p[use])))
+    width = max(len("column"), *(len(r[0]) for r in rows))
+    head = f"{'column':{width}s}  {'scored':>7s}  {'positive':>8s}"
+    print(f"{head}  PR-AUC  ROC-AUC   Brier  log-loss")
+    for name, n_used, n_pos, m in rows:
+        print(
+            f"{name:{width}s}  {n_used:7d}  {n_pos:8d}  {m['pr_auc']:6.4f}  {m['roc_auc']:7.4f}  "
+            f"{m['brier']:6.4f}  {m['log_loss']:8.4f}"
+        )
+    skipped = int((~labeled).sum())
+    if skipped:
+        print(f"({skipped} unlabeled instance(s) not scored)")
+    return 0
+
+
 def _run_and_report(cfg: dict, out_dir: Path, progress: bool) -> int:
     from cfensemble.benchmark import run_benchmark, text_table, write_report
 
@@ -947,6 +990,28 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--out", required=True, help="output .csv/.tsv/.parquet")
     _add_io_layout(pred)
     pred.set_defaults(func=cmd_predict)
+
+    score = sub.add_parser(
+        "score",
+        parents=[common],
+        help="PR-AUC, ROC-AUC, Brier and log-loss of probabilities against labels",
+        description="Score every probability column of a file (predict's output, or a "
+        "predictions file: each classifier's own score) against labels: instances with a "
+        "label and a probability are scored; blank labels are unlabeled and left out.",
+    )
+    score.add_argument(
+        "--predictions",
+        required=True,
+        help="probabilities: predict's --out, or a predictions file (one column each)",
+    )
+    score.add_argument("--labels", help="labels file (as for fit; blank = unlabeled)")
+    score.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="the label column (of --labels, or of --predictions when --labels is absent)",
+    )
+    _add_io_layout(score)
+    score.set_defaults(func=cmd_score)
     return parser
 
 
