@@ -386,6 +386,12 @@ def test_bad_parameters(kwargs, exc, match, small_ensemble):
         tr.fit(small_ensemble.data)
 
 
+def test_predict_on_a_transposed_r_new_says_so(small_ensemble):
+    tr = _fit(small_ensemble.data)
+    with pytest.raises(ValueError, match=r"got 10; it has 8 columns: pass R_new\.T"):
+        tr.predict(small_ensemble.R[:, :10].T)
+
+
 def test_fit_called_like_a_scikit_learn_estimator_says_what_it_takes(small_ensemble):
     with pytest.raises(TypeError, match=r"fit takes one argument, EnsembleData\(R, labels\)"):
         CFEnsembleTrainer().fit(small_ensemble.R, small_ensemble.labels)

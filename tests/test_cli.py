@@ -635,14 +635,16 @@ def test_tol_transposed_ids_and_missing_columns(files, tmp_path, capsys):
     assert load(model).tol == 1e-4  # the warning says "raise max_iter or tol": now it can
     capsys.readouterr()
     assert "--tol must be >= 0" in _err(run(*args, "sample", "--tol", "-1", "--out", model), capsys)
-    # predict has no labels: its --transposed message does not send the user to --labels.
+    # --transposed: the header holds the ids; --id-column names predict's id column (and, at
+    # fit, the labels file's).
     T = tmp_path / "T.csv"
     pd.read_csv(d / "R.csv").set_index("sample").T.rename_axis("clf").reset_index().to_csv(
         T, index=False
     )
     pred = ["predict", "--model", model, "--predictions", T, "--transposed"]
-    err = _err(run(*pred, "--id-column", "sample", "--out", tmp_path / "p.csv"), capsys)
-    assert "--id-column needs the default layout" in err and "--labels" not in err
+    assert run(*pred, "--id-column", "sample", "--out", tmp_path / "p.csv") == 0
+    p = pd.read_csv(tmp_path / "p.csv")
+    assert list(p.columns) == ["sample", "probability"] and p["sample"][3] == "s3"
     # A missing classifier column: the message says a blank column would do.
     pd.read_csv(d / "R.csv").drop(columns=["model_2"]).to_csv(tmp_path / "less.csv", index=False)
     pred = ["predict", "--model", model, "--predictions", tmp_path / "less.csv"]
@@ -716,6 +718,14 @@ def test_score_predict_output_and_each_classifier(files, tmp_path, capsys):
         str(int(ens.y_true[seen].sum())),
         f"{m['pr_auc']:.4f}",
     ]
+    assert "--same-rows scores every column" in "\n".join(out)
+    assert run(*score, "--predictions", d / "R.csv", "--same-rows") == 0
+    out = capsys.readouterr().out.splitlines()
+    both = ~np.isnan(ens.R).any(axis=0)
+    m = evaluate(ens.y_true[both], ens.R[1, both])
+    n_pos = str(int(ens.y_true[both].sum()))
+    assert out[2].split()[:4] == ["model_1", str(both.sum()), n_pos, f"{m['pr_auc']:.4f}"]
+    assert "different instances" not in "\n".join(out)
     # The fit labels (half blank): the unlabeled rows are counted, not scored.
     score = ["score", "--predictions", tmp_path / "p.csv", "--labels", d / "y.csv"]
     assert run(*score, "--id-column", "sample") == 0
@@ -736,3 +746,43 @@ def test_score_predict_output_and_each_classifier(files, tmp_path, capsys):
         capsys,
     )
     assert "scoring needs both classes" in err
+
+
+def test_transposed_fit_matches_labels_by_id_and_row_order_labels_warn(files, tmp_path, capsys):
+    # A newcomer's --transposed fit with an id,label file: --id-column now matches the labels
+    # by the header's ids (a shuffled file gives the same model); a multi-column labels file
+    # read in row order (--label-column without --id-column) says so on stderr.
+    d, ens = files
+    T = tmp_path / "T.csv"
+    pd.read_csv(d / "R.csv").set_index("sample").T.rename_axis("clf").reset_index().to_csv(
+        T, index=False
+    )
+    ids = [f"s{i}" for i in range(N)]
+    y = pd.DataFrame({"sample": ids, "label": ens.labels})
+    y.to_csv(tmp_path / "y.csv", index=False)
+    y.sample(frac=1, random_state=1).to_csv(tmp_path / "y_shuffled.csv", index=False)
+    fit = ["fit", "--predictions", T, "--transposed", "--id-column", "sample"]
+    assert run(*fit, "--labels", tmp_path / "y_shuffled.csv", "--out", tmp_path / "a.cfe") == 0
+    ref = ["fit", "--predictions", d / "R.csv", "--id-column", "sample", "--labels", d / "y.csv"]
+    assert run(*ref, "--out", tmp_path / "b.cfe") == 0
+    np.testing.assert_allclose(load(tmp_path / "a.cfe").X_, load(tmp_path / "b.cfe").X_)
+    capsys.readouterr()
+    row_order = ["fit", "--predictions", T, "--transposed", "--labels", tmp_path / "y.csv"]
+    assert run(*row_order, "--label-column", "label", "--out", tmp_path / "c.cfe") == 0
+    err = capsys.readouterr().err
+    assert "is read in the predictions' row order" in err and "['sample']" in err
+
+
+def test_layout_hints_and_long_column_lists(tmp_path, capsys):
+    # A classifiers-as-rows file read in the default layout: the error suggests --transposed,
+    # and a list of 60 column names is cut to 10.
+    R = np.random.RandomState(0).uniform(size=(3, 60))
+    df = pd.DataFrame(R, columns=[f"i{k}" for k in range(60)])
+    df.insert(0, "clf", ["a", "b", "c"])
+    df.to_csv(tmp_path / "T.csv", index=False)
+    (tmp_path / "y.csv").write_text("label\n" + "0\n1\n" * 30)
+    fit = ["fit", "--predictions", tmp_path / "T.csv", "--labels", tmp_path / "y.csv"]
+    err = _err(run(*fit, "--out", tmp_path / "m.cfe"), capsys)
+    assert "61 columns and 3 rows" in err and "pass --transposed" in err
+    err = _err(run(*fit, "--id-column", "nope", "--out", tmp_path / "m.cfe"), capsys)
+    assert "... (61 in all)" in err and "i30" not in err

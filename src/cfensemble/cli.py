@@ -186,6 +186,12 @@ def read_frame(path, what: str = "file"):
     return _table(rows[1:], lines[1:], path, what, header)
 
 
+def _names(cols, k: int = 10) -> str:
+    """A list of column names for a message: the first k, and how many in all."""
+    cols = [str(c) for c in cols]
+    return str(cols) if len(cols) <= k else f"{cols[:k]} ... ({len(cols)} in all)"
+
+
 def _row_ref(df, i: int) -> str:
     lines = df.attrs.get("lines")
     return f"row {i + 1} (line {lines[i]})" if lines and i < len(lines) else f"row {i + 1}"
@@ -227,15 +233,13 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
     df.columns = [str(c) for c in df.columns]
     ids = labels = None
     if transposed:
-        if label_column is not None or id_column is not None:
-            flags = " and ".join(
-                f for f, v in (("--label-column", label_column), ("--id-column", id_column)) if v
-            )
-            verb = "need" if label_column and id_column else "needs"
+        # The header holds the instance ids; --id-column then only names the labels file's
+        # id column (labels matched by id) and the id column of predict's output.
+        if label_column is not None:
             raise UserError(
-                f"{flags} {verb} the default layout (one column per classifier); with "
-                "--transposed the header holds the instance ids"
-                + (" and the labels go in their own file (--labels)" if label_column else "")
+                "--label-column needs the default layout (one column per classifier); with "
+                "--transposed the header holds the instance ids and the labels go in their "
+                "own file (--labels)"
             )
         if df.shape[1] < 2:
             raise UserError(
@@ -252,7 +256,8 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
         for flag, col in (("--id-column", id_column), ("--label-column", label_column)):
             if col is not None and col not in df.columns:
                 raise UserError(
-                    f"{flag} {col!r} is not a column of {path}; its columns are {list(df.columns)}"
+                    f"{flag} {col!r} is not a column of {path}; its columns are "
+                    f"{_names(df.columns)}{_transposed_hint(df)}"
                 )
         if id_column is not None:
             ids = df[id_column].to_numpy(dtype=object)
@@ -260,8 +265,12 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
             labels = _parse_labels(df[label_column], path, label_column)
         body = df.drop(columns=[c for c in (id_column, label_column) if c is not None])
         names = list(body.columns)
-        _check_names(names, path, transposed)
-        R = _numeric(body, path, "predictions file").T
+        layout = _transposed_hint(df)
+        _check_names(names, path, transposed, layout)
+        try:
+            R = _numeric(body, path, "predictions file").T
+        except UserError as exc:
+            raise UserError(f"{exc}{layout}") from None
     if R.shape[0] == 0:
         raise UserError(f"predictions file {path} holds no classifier columns")
     if R.shape[1] == 0:
@@ -282,9 +291,20 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
     return R, names, ids, labels
 
 
-def _check_names(names, path: Path, transposed: bool) -> None:
+def _transposed_hint(df) -> str:
+    """A hint for a file with far more columns than rows: classifiers as rows?"""
+    if df.shape[1] > 2 * max(df.shape[0], 1) and df.shape[1] > 20:
+        return (
+            f"; the file has {df.shape[1]} columns and {df.shape[0]} rows: if its rows are "
+            "the classifiers, pass --transposed"
+        )
+    return ""
+
+
+def _check_names(names, path: Path, transposed: bool, extra: str = "") -> None:
     """Classifier names: unique and present (checked before the cells are parsed, so that
-    a pandas index column is named as such, not as a column of text)."""
+    a pandas index column is named as such, not as a column of text); ``extra`` ends the
+    message (a layout hint)."""
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise UserError(f"predictions file {path}: classifier names repeat: {dup}")
@@ -298,7 +318,7 @@ def _check_names(names, path: Path, transposed: bool) -> None:
             )
         raise UserError(
             f"predictions file {path}: every classifier needs a name in the header "
-            f"(found {unnamed}); {hint}"
+            f"(found {_names(unnamed)}); {hint}{extra}"
         )
 
 
@@ -377,9 +397,17 @@ def read_labels(path, n_instances: int, label_column=None, id_column=None, ids=N
         if label_column not in df.columns:
             raise UserError(
                 f"--label-column {label_column!r} is not a column of {path}; its columns "
-                f"are {list(df.columns)}"
+                f"are {_names(df.columns)}"
             )
         series = df[label_column]
+        if df.shape[1] > 1:
+            print(
+                f"cfensemble: warning: labels file {path}: column {label_column!r} is read in "
+                "the predictions' row order; its other column(s) "
+                f"{_names([c for c in df.columns if c != label_column])} are not matched to "
+                "the instances (to match by id, name the id column with --id-column)",
+                file=sys.stderr,
+            )
     elif df.shape[1] == 1:
         series = df.iloc[:, 0]
     else:
@@ -411,7 +439,7 @@ def _labels_by_id(df, path: Path, label_column, id_column: str, ids, lines) -> n
     elif label_column not in df.columns:
         raise UserError(
             f"--label-column {label_column!r} is not a column of {path}; its columns are "
-            f"{list(df.columns)}"
+            f"{_names(df.columns)}"
         )
     key = [str(v).strip() for v in df[id_column]]
     seen: dict[str, int] = {}
@@ -632,7 +660,8 @@ def cmd_fit(args) -> int:
         f"fitted {args.solver} (latent_dim={trainer.latent_dim_}) on {m} classifiers x {n} "
         f"instances ({n_lab} labeled, {n_pos} positive; {data.missing_rate:.1%} cells "
         f"missing) in {dt:.2f} s, {trainer.n_iter_} "
-        f"{'epochs' if args.solver == 'pytorch' else 'iterations'}, L_CF={history[-1]:.5g}"
+        f"{'epoch' if args.solver == 'pytorch' else 'iteration'}"
+        f"{'' if trainer.n_iter_ == 1 else 's'}, L_CF={history[-1]:.5g}"
     )
     print(f"model saved to {out}")
     return 0
@@ -742,9 +771,10 @@ def cmd_score(args) -> int:
             args.labels, P.shape[1], args.label_column, id_column=args.id_column, ids=ids
         )
     labeled = ~np.isnan(labels)
+    shared = labeled & ~np.isnan(P).any(axis=0)
     rows = []
     for name, p in zip(names, P, strict=True):
-        use = labeled & ~np.isnan(p)
+        use = shared if args.same_rows else labeled & ~np.isnan(p)
         y = labels[use]
         if y.size == 0 or y.min() == y.max():
             raise UserError(
@@ -763,6 +793,12 @@ def cmd_score(args) -> int:
     skipped = int((~labeled).sum())
     if skipped:
         print(f"({skipped} unlabeled instance(s) not scored)")
+    if not args.same_rows and len({r[1] for r in rows}) > 1:
+        print(
+            "(the columns were scored on different instances, each on those it has a "
+            f"probability for; --same-rows scores every column on the {int(shared.sum())} "
+            "they all have)"
+        )
     return 0
 
 
@@ -822,7 +858,7 @@ def cmd_benchmark(args) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
-def _add_io_layout(p) -> None:
+def _add_io_layout(p, id_help: str | None = None) -> None:
     p.add_argument(
         "--transposed",
         action="store_true",
@@ -831,7 +867,10 @@ def _add_io_layout(p) -> None:
     p.add_argument(
         "--id-column",
         metavar="NAME",
-        help="a column of instance ids (not a classifier); copied to predict's output",
+        help=id_help
+        or "a column of instance ids (not a classifier); labels are matched by it, and it is "
+        "copied to predict's output (with --transposed the header holds the ids and NAME "
+        "names the labels file's id column)",
     )
 
 
@@ -1010,7 +1049,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the label column (of --labels, or of --predictions when --labels is absent)",
     )
-    _add_io_layout(score)
+    score.add_argument(
+        "--same-rows",
+        action="store_true",
+        help="score every column on the instances all of them have a probability for "
+        "(default: each column on its own)",
+    )
+    _add_io_layout(
+        score,
+        id_help="a column of instance ids (not a probability); labels are "
+        "matched by it when the labels file has a column of that name",
+    )
     score.set_defaults(func=cmd_score)
     return parser
 

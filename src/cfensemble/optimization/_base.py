@@ -359,8 +359,14 @@ class BaseCFTrainer(BaseEstimator):
         R = check_probability_matrix(R_new, "R_new")
         m = self.X_.shape[1]
         if R.shape[0] != m:
+            hint = (
+                f"; it has {m} columns: pass R_new.T if its rows are instances"
+                if R.shape[1] == m
+                else ""
+            )
             raise InvalidInputError(
-                f"R_new must have n_classifiers={m} rows (one per classifier), got {R.shape[0]}"
+                f"R_new must have n_classifiers={m} rows (one per classifier), got "
+                f"{R.shape[0]}{hint}"
             )
         C = self._fold_in_confidence(R, C_new)
         # n_jobs (CFEnsembleTrainer) sets the kernels' threads here too; each column is
