@@ -813,7 +813,7 @@ def _run_and_report(cfg: dict, out_dir: Path, progress: bool) -> int:
     print(
         f"cfensemble {cfg.get('name', 'benchmark')}: {n_settings} data settings x "
         f"{len(cfg['methods'])} methods ({', '.join(cfg['methods'])})"
-        + (", then a fit-time sweep" if cfg["timing"] else ""),
+        + (", then a fit-time sweep (its table is in the report)" if cfg["timing"] else ""),
         flush=True,
     )
     t0 = time.perf_counter()
