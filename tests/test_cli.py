@@ -549,6 +549,12 @@ def test_argparse_errors_exit_2(capsys):
         main(["fit", "--solver", "nope"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+    # An option the command does not have: that command's usage, not the top-level one.
+    with pytest.raises(SystemExit) as exc:
+        main(["score", "--predictions", "p.csv", "--out", "s.csv"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert "usage: cfensemble score" in err and "unrecognized arguments: --out s.csv" in err
 
 
 def test_demo_tiny(tmp_path, capsys):

@@ -889,6 +889,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    parser.commands = sub.choices  # name -> its parser (main() reports unknown options there)
 
     demo = sub.add_parser(
         "demo",
@@ -1120,7 +1121,10 @@ def main(argv=None) -> int:
     a command-line syntax error, 130 on Ctrl-C or SIGTERM (no file changed).
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse would answer with the top-level usage; the command's own is the useful one.
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose)
     try:
         with _signals_as_interrupt():
