@@ -586,6 +586,28 @@ def _make_trainer(args, m: int):
         raise UserError(f"--solver {args.solver}: {exc}") from None
 
 
+def _predictions_and_labels(args, unscored: str | None = None):
+    """(R, names, ids, labels) of ``fit``/``score``: the labels from ``--labels`` (matched by
+    id when it has the ``--id-column``) or from ``--label-column`` of the predictions file.
+    ``unscored``: warn about instances with no prediction, ending with these words."""
+    if args.labels is None and args.label_column is None:
+        raise UserError("give the labels: --labels FILE, or --label-column NAME of --predictions")
+    in_file_labels = args.labels is None
+    R, names, ids, labels = read_predictions(
+        args.predictions,
+        transposed=args.transposed,
+        id_column=args.id_column,
+        label_column=args.label_column if in_file_labels else None,
+    )
+    if unscored is not None:
+        _warn_unscored(R, ids, args.predictions, unscored)
+    if not in_file_labels:
+        labels = read_labels(
+            args.labels, R.shape[1], args.label_column, id_column=args.id_column, ids=ids
+        )
+    return R, names, ids, labels
+
+
 def cmd_fit(args) -> int:
     from cfensemble.data import EnsembleData
 
@@ -600,20 +622,7 @@ def cmd_fit(args) -> int:
         raise UserError(f"--rho must be in [0, 1], got {args.rho}")
     if not args.lambda_reg >= 0.0:
         raise UserError(f"--lambda must be >= 0, got {args.lambda_reg}")
-    if args.labels is None and args.label_column is None:
-        raise UserError("give the labels: --labels FILE, or --label-column NAME of --predictions")
-    in_file_labels = args.labels is None
-    R, names, ids, labels = read_predictions(
-        args.predictions,
-        transposed=args.transposed,
-        id_column=args.id_column,
-        label_column=args.label_column if in_file_labels else None,
-    )
-    _warn_unscored(R, ids, args.predictions, "predict gives them")
-    if not in_file_labels:
-        labels = read_labels(
-            args.labels, R.shape[1], args.label_column, id_column=args.id_column, ids=ids
-        )
+    R, names, ids, labels = _predictions_and_labels(args, unscored="predict gives them")
     n_lab = int((~np.isnan(labels)).sum())
     n_pos = int(np.nansum(labels))
     if n_lab == 0 or n_pos == 0 or n_pos == n_lab:
@@ -757,19 +766,7 @@ def cmd_score(args) -> int:
     """PR-AUC, ROC-AUC, Brier and log-loss of every probability column against the labels."""
     from cfensemble.metrics import evaluate
 
-    if args.labels is None and args.label_column is None:
-        raise UserError("give the labels: --labels FILE, or --label-column NAME of --predictions")
-    in_file_labels = args.labels is None
-    P, names, ids, labels = read_predictions(
-        args.predictions,
-        transposed=args.transposed,
-        id_column=args.id_column,
-        label_column=args.label_column if in_file_labels else None,
-    )
-    if not in_file_labels:
-        labels = read_labels(
-            args.labels, P.shape[1], args.label_column, id_column=args.id_column, ids=ids
-        )
+    P, names, ids, labels = _predictions_and_labels(args)
     labeled = ~np.isnan(labels)
     shared = labeled & ~np.isnan(P).any(axis=0)
     rows = []
