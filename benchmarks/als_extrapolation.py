@@ -128,6 +128,22 @@ def main(argv=None):
     write(df, Path(args.out), time.perf_counter() - t_start)
 
 
+def per_fit_table(df) -> list[str]:
+    """The 'Per fit:' markdown table of every row of df (whole floats without decimals,
+    others to 4 places, NaN blank), as report lines ending with a blank one."""
+    cols = list(df.columns)
+    lines = ["", "Per fit:", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in df.itertuples(index=False):
+        cells = [
+            ("" if np.isnan(v) else f"{v:.0f}" if float(v).is_integer() else f"{v:.4f}")
+            if isinstance(v, float)
+            else str(v)
+            for v in r
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def write(df, out, total):
     g = df.groupby("method", sort=False)
     lines = [
@@ -165,17 +181,7 @@ def write(df, out, total):
         f"Paired, where both reached 1.01 J* ({len(both)} of {len(p)}): extrapolated / plain "
         f"sweeps, median {ratio.median():.2f} (range {ratio.min():.2f}-{ratio.max():.2f}).",
     ]
-    cols = list(df.columns)
-    lines += ["", "Per fit:", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in df.itertuples(index=False):
-        cells = [
-            ("" if np.isnan(v) else f"{v:.0f}" if float(v).is_integer() else f"{v:.4f}")
-            if isinstance(v, float)
-            else str(v)
-            for v in r
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
+    lines += per_fit_table(df)
     out.write_text("\n".join(lines))
     print("\n".join(lines[:12]))
 

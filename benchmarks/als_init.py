@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from als_extrapolation import DATASETS, fit, matrices
+from als_extrapolation import DATASETS, fit, matrices, per_fit_table
 
 from cfensemble.data import EnsembleData
 from cfensemble.optimization import CFEnsembleTrainer
@@ -185,17 +185,7 @@ def write(df, cost, out, total):
             f"| {name} | {'' if np.isnan(sec) else f'{sec:.3f}'} "
             f"| {'' if np.isnan(mib) else f'{mib:.0f}'} |"
         )
-    cols = list(df.columns)
-    lines += ["", "Per fit:", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in df.itertuples(index=False):
-        cells = [
-            (f"{v:.0f}" if float(v).is_integer() else f"{v:.4f}")
-            if isinstance(v, float)
-            else str(v)
-            for v in r
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
+    lines += per_fit_table(df)
     out.write_text("\n".join(lines))
     print("\n".join(lines[:14]))
 
