@@ -10,6 +10,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from cfensemble.baselines import BASELINES
 from cfensemble.evaluation import cf_method, fold_matrix, paired_comparison, repeated_cv
+from cfensemble.exceptions import InvalidInputError
 
 
 def pool():
@@ -70,6 +71,27 @@ def test_repeated_cv_shares_folds_and_R(data, tmp_path):
     df2 = repeated_cv(X, y, **kw)
     pd.testing.assert_frame_equal(df.drop(columns="seconds"), df2.drop(columns="seconds"))
     assert (df[df.method == "cf_varpro"]["score"] > y.mean()).all()
+
+
+def test_repeated_cv_runs_a_subset_of_repeats(data):
+    """A run split by repeat scores the folds of the full run (the benchmark grows so)."""
+    X, y = data
+    kw = dict(
+        estimators=pool(),
+        methods={"mean": BASELINES["mean"]},
+        n_splits=3,
+        n_repeats=2,
+        inner_cv=2,
+        missing_rates=(0.3,),
+    )
+    full = repeated_cv(X, y, **kw).drop(columns="seconds")
+    second = repeated_cv(X, y, repeats=[1], **kw).drop(columns="seconds")
+    assert set(second["repeat"]) == {1}
+    pd.testing.assert_frame_equal(
+        second.reset_index(drop=True), full[full.repeat == 1].reset_index(drop=True)
+    )
+    with pytest.raises(InvalidInputError, match=r"repeats must be .* \[0, 1\]"):
+        repeated_cv(X, y, repeats=[2], **kw)
 
 
 def test_paired_comparison():

@@ -33,6 +33,7 @@ from cfensemble.estimator import (
     default_estimators,
     out_of_fold_predictions,
 )
+from cfensemble.exceptions import InvalidInputError
 from cfensemble.factory import make_trainer
 from cfensemble.metrics import pr_auc
 from cfensemble.synthetic import apply_missingness
@@ -126,6 +127,7 @@ def repeated_cv(
     cache_key: str | None = None,
     progress: bool = False,
     n_jobs=None,
+    repeats=None,
 ):
     """Score every method on the same repeated stratified folds and the same R.
 
@@ -154,6 +156,10 @@ def repeated_cv(
         _f<fold>.npz`` and read back on the next run (the key must identify data and pool).
     progress : bool
         A tqdm bar over folds.
+    repeats : iterable of int, optional
+        Run only these repeats (0-based, each < ``n_repeats``). The splits of all
+        ``n_repeats`` are still drawn, so runs split by repeat (across processes or days)
+        score the very folds, missing cells and R of one run with every repeat.
 
     Returns
     -------
@@ -169,11 +175,20 @@ def repeated_cv(
         n_splits=n_splits, n_repeats=n_repeats, random_state=rng.randint(2**31 - 1)
     )
     splits = list(splitter.split(X, y))
-    iterator = enumerate(splits)
+    if repeats is not None:
+        repeats = sorted({int(r) for r in repeats})
+        if not repeats or repeats[0] < 0 or repeats[-1] >= n_repeats:
+            raise InvalidInputError(
+                f"repeats must be repeat numbers in [0, {n_repeats - 1}] (n_repeats="
+                f"{n_repeats}); got {repeats}"
+            )
+    iterator = [
+        (k, split) for k, split in enumerate(splits) if repeats is None or k // n_splits in repeats
+    ]
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(iterator, total=len(splits), desc=cache_key or "folds", leave=False)
+        iterator = tqdm(iterator, desc=cache_key or "folds", leave=False)
     rows = []
     for k, (train, test) in iterator:
         repeat, fold = divmod(k, n_splits)
