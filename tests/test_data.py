@@ -63,3 +63,19 @@ def test_more_classifiers_than_instances_warns_that_r_may_be_transposed():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         EnsembleData(R.T)  # (4 classifiers, 6 instances): no warning
+
+
+def test_text_in_R_and_one_dimensional_R_new_are_named():
+    import pandas as pd
+
+    from cfensemble.exceptions import InputTypeError, InvalidInputError
+    from cfensemble.optimization import CFEnsembleTrainer
+    from cfensemble.synthetic import make_ensemble
+
+    df = pd.DataFrame({"id": ["a", "b", "c"], "c1": [0.1, 0.2, 0.3], "c2": [0.3, 0.4, 0.5]})
+    with pytest.raises(InputTypeError, match=r"row\(s\) \[0\] hold text, ids or names"):
+        EnsembleData(df.T)
+    s = make_ensemble(n_classifiers=5, n_instances=200, random_state=0)
+    tr = CFEnsembleTrainer(latent_dim=2, random_state=0).fit(EnsembleData(s.R, s.labels))
+    with pytest.raises(InvalidInputError, match=r"R_new.reshape\(-1, 1\)"):
+        tr.predict(s.R[:, 0])

@@ -22,7 +22,7 @@ from cfensemble.estimator import (
     out_of_fold_predictions,
     resolve_latent_dim,
 )
-from cfensemble.exceptions import InvalidParameterError
+from cfensemble.exceptions import InvalidInputError, InvalidParameterError
 
 
 def tiny_pool():
@@ -246,6 +246,23 @@ def test_multiclass_and_single_class_errors(data):
         CFEnsembleClassifier(tiny_pool(), cv=3).fit(X, y3)
     with pytest.raises(ValueError, match="class"):
         CFEnsembleClassifier(tiny_pool(), cv=3).fit(X, np.ones(X.shape[0]))
+
+
+def test_nan_labels_and_nan_features_say_what_to_do(data):
+    # A newcomer's NaN for "unlabeled" (the EnsembleData convention) and NaN features
+    # without feature views got scikit-learn's bare "Input ... contains NaN".
+    X, y = data
+    y_nan = y.astype(float)
+    y_nan[:10] = np.nan
+    with pytest.raises(InvalidInputError, match=r"y holds NaN in 10 row\(s\).*-1"):
+        CFEnsembleClassifier(tiny_pool(), cv=3).fit(X, y_nan)
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(InvalidInputError, match="X contains NaN.*columns="):
+        CFEnsembleClassifier(tiny_pool(), cv=3).fit(X_nan, y)
+    clf = CFEnsembleClassifier(tiny_pool(), cv=3).fit(X, y)
+    with pytest.raises(InvalidInputError, match="X contains NaN.*feature views"):
+        clf.predict_proba(X_nan)
 
 
 @pytest.mark.parametrize("method", ["mean", "stacking", "hgb_stacking", "best_single"])

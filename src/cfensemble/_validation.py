@@ -81,14 +81,36 @@ def as_float_matrix(value, name: str, *, allow_nan: bool = True, dtype=np.float6
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
+        hint = ""
+        if arr.dtype == object and arr.ndim == 2:
+            # Usually a DataFrame with a text column (instance ids, names) among the numbers.
+            text = [
+                j
+                for j in range(arr.shape[1])
+                if any(isinstance(v, str) for v in arr[: min(arr.shape[0], 50), j])
+            ]
+            rows = [
+                i
+                for i in range(arr.shape[0])
+                if any(isinstance(v, str) for v in arr[i, : min(arr.shape[1], 50)])
+            ]
+            if text and len(text) <= len(rows):
+                hint = f" (column(s) {text[:5]} hold text, ids or names? drop them)"
+            elif rows:
+                hint = f" (row(s) {rows[:5]} hold text, ids or names? drop them)"
         raise InputTypeError(
-            f"{name} must be a 2-D array of numbers, got an array of dtype {arr.dtype}"
+            f"{name} must be a 2-D array of numbers, got an array of dtype {arr.dtype}{hint}"
         )
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise InputTypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim != 2:
+        hint = (
+            f"; one instance's predictions of shape ({arr.shape[0]},) are {name}.reshape(-1, 1)"
+            if arr.ndim == 1
+            else ""
+        )
         raise InvalidInputError(
-            f"{name} must be 2-D (n_classifiers, n_instances), got ndim={arr.ndim}"
+            f"{name} must be 2-D (n_classifiers, n_instances), got ndim={arr.ndim}{hint}"
         )
     if arr.size == 0:
         raise InvalidInputError(f"{name} must not be empty, got shape {arr.shape}")

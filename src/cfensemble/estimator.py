@@ -13,6 +13,7 @@ predictions are what CF-Ensemble handles natively.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
 from collections.abc import Mapping
@@ -382,14 +383,22 @@ class _PoolClassifier(ClassifierMixin, _BaseComposition):
         -------
         self
         """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            ensure_all_finite="allow-nan" if self.columns is not None else True,
-            ensure_min_samples=2,
-            y_numeric=False,
-        )
+        y_raw = np.asarray(y)
+        if y_raw.dtype.kind == "f" and np.isnan(y_raw).any():
+            raise InvalidInputError(
+                f"y holds NaN in {int(np.isnan(y_raw).sum())} row(s); this estimator marks "
+                "unlabeled rows with -1 (scikit-learn's semi-supervised convention), not NaN: "
+                "pass np.where(np.isnan(y), -1, y)"
+            )
+        with _nan_features_hint(self.columns):
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                ensure_all_finite="allow-nan" if self.columns is not None else True,
+                ensure_min_samples=2,
+                y_numeric=False,
+            )
         y = column_or_1d(y, warn=True)
         unlabeled = _unlabeled_mask(y)
         if unlabeled.all():
@@ -458,7 +467,8 @@ class _PoolClassifier(ClassifierMixin, _BaseComposition):
         """X of new rows, checked against the fitted pool (NaN allowed with ``columns``)."""
         check_is_fitted(self, "estimators_")
         nan = "allow-nan" if self.columns is not None else True
-        return validate_data(self, X, reset=False, ensure_all_finite=nan)
+        with _nan_features_hint(self.columns):
+            return validate_data(self, X, reset=False, ensure_all_finite=nan)
 
     def base_predictions(self, X) -> np.ndarray:
         """Base predictions of X, shape (n_samples, n_estimators) (NaN: cannot score)."""
@@ -479,6 +489,23 @@ class _PoolClassifier(ClassifierMixin, _BaseComposition):
         """Predicted class labels, shape (n_samples,) (positive where p >= 0.5)."""
         p = self.predict_proba(X)[:, 1]
         return self.classes_[(p >= 0.5).astype(int)]
+
+
+@contextlib.contextmanager
+def _nan_features_hint(columns):
+    """scikit-learn's "Input X contains NaN" error, told how this estimator takes missing
+    features (feature views), when ``columns`` is not set."""
+    try:
+        yield
+    except ValueError as exc:
+        if columns is not None or "contains NaN" not in str(exc):
+            raise
+        raise InvalidInputError(
+            "X contains NaN. CFEnsembleClassifier takes missing features through feature "
+            "views: pass columns={estimator name: its feature columns}, and an estimator "
+            "abstains on the rows where all of its view is NaN (a missing modality: a missing "
+            "cell of R); or impute X first"
+        ) from exc
 
 
 def _unlabeled_mask(y) -> np.ndarray:
