@@ -664,7 +664,8 @@ def test_fit_shows_the_library_warnings_once(files, tmp_path, capsys):
     d, ens = files
     m = ens.R.shape[0]
     args = ["fit", "--predictions", d / "R.csv", "--labels", d / "y.csv", "--id-column"]
-    code = run(*args, "sample", "--latent-dim", m, "--max-iter", 2, "--out", tmp_path / "m.cfe")
+    args += ["sample", "--solver", "varpro", "--latent-dim", m, "--max-iter", 2]
+    code = run(*args, "--out", tmp_path / "m.cfe")
     assert code == 0
     err = capsys.readouterr().err
     assert err.count(f"cfensemble: warning: latent_dim={m} >= n_classifiers={m}") == 1
@@ -681,6 +682,7 @@ def test_init_option_and_a_fit_that_converges_at_its_start(tmp_path, capsys):
     labels = ["label"] + ["" if np.isnan(v) else str(int(v)) for v in ens.labels]
     (tmp_path / "y.csv").write_text("\n".join(labels) + "\n")
     args = ["fit", "--predictions", tmp_path / "R.csv", "--labels", tmp_path / "y.csv"]
+    args += ["--solver", "varpro"]
     assert run(*args, "--out", tmp_path / "a.cfe") == 0
     line = capsys.readouterr().out.splitlines()[0]
     assert "0 iterations, L_CF=" in line and "nan" not in line
@@ -792,3 +794,51 @@ def test_layout_hints_and_long_column_lists(tmp_path, capsys):
     assert "61 columns and 3 rows" in err and "pass --transposed" in err
     err = _err(run(*fit, "--id-column", "nope", "--out", tmp_path / "m.cfe"), capsys)
     assert "... (61 in all)" in err and "i30" not in err
+
+
+def test_one_labels_file_serves_a_part_of_the_data(files, tmp_path, capsys):
+    # A newcomer's labels file for every instance, scored against predictions of the test
+    # part: the ids without a row are left out with a note (they were an error); fit too.
+    d, ens = files
+    ids = [f"s{i}" for i in range(N)]
+    pd.DataFrame({"sample": ids, "label": ens.y_true}).to_csv(tmp_path / "all.csv", index=False)
+    part = np.arange(0, N, 3)
+    p = pd.DataFrame({"sample": [ids[i] for i in part], "probability": ens.R[0, part]})
+    p.fillna(0.5).to_csv(tmp_path / "p.csv", index=False)
+    args = ["score", "--predictions", tmp_path / "p.csv", "--labels", tmp_path / "all.csv"]
+    assert run(*args, "--id-column", "sample") == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines()[1].split()[:3] == [
+        "probability",
+        str(part.size),
+        str(int(ens.y_true[part].sum())),
+    ]
+    assert f"{N - part.size} of its {N} ids have no row in the predictions" in out.err
+    R_part = pd.read_csv(d / "R.csv").iloc[part]
+    R_part.to_csv(tmp_path / "R_part.csv", index=False)
+    args = ["fit", "--predictions", tmp_path / "R_part.csv", "--labels", tmp_path / "all.csv"]
+    assert run(*args, "--id-column", "sample", "--out", tmp_path / "m.cfe") == 0
+    np.testing.assert_array_equal(load(tmp_path / "m.cfe")._fit_labels, ens.y_true[part])
+
+
+def test_wrong_transposed_and_complete_R_are_explained(files, tmp_path, capsys):
+    d, ens = files
+    # A file of instances as rows read with --transposed: the error says to drop it.
+    args = ["fit", "--predictions", d / "R.csv", "--labels", d / "y.csv", "--transposed"]
+    err = _err(run(*args, "--out", tmp_path / "m.cfe"), capsys)
+    assert f"gives {N} classifiers x {M} instances" in err and "drop --transposed" in err
+    # Complete R: the fit line is followed by a note that the factors change nothing.
+    full = make_ensemble(n_classifiers=M, n_instances=N, random_state=0)
+    pd.DataFrame(full.R.T, columns=NAMES).to_csv(tmp_path / "R.csv", index=False)
+    args = ["fit", "--predictions", tmp_path / "R.csv", "--labels", d / "y.csv"]
+    assert run(*args, "--out", tmp_path / "c.cfe") == 0
+    assert "note: R is complete" in capsys.readouterr().out
+    args_missing = ["fit", "--predictions", d / "R.csv", "--labels", d / "y.csv"]
+    assert run(*args_missing, "--id-column", "sample", "--out", tmp_path / "n.cfe") == 0
+    assert "note: R is complete" not in capsys.readouterr().out
+    assert load(tmp_path / "c.cfe").solver == "als"  # the CLI's default, as the library's
+    assert run(*args, "--out", tmp_path / "c.cfe", "--aggregator", "mean") == 0
+    args = ["fit", "--predictions", d / "R.csv", "--labels", d / "y.csv", "--id-column"]
+    args += ["sample", "--solver", "varpro", "--aggregator", "mean"]
+    err = _err(run(*args, "--out", tmp_path / "x.cfe"), capsys)
+    assert "use solver='als' (CLI: --solver als)" in err

@@ -326,7 +326,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
         if self.solver == "varpro" and self.aggregator == "mean":
             raise InvalidParameterError(
                 "aggregator must be 'auto', 'weighted' or 'shrinkage' with solver='varpro' (the "
-                "projected objective optimizes the aggregator's weights), got aggregator='mean'"
+                "projected objective optimizes the aggregator's weights), got aggregator='mean'; "
+                "for the mean of the filled predictions use solver='als' (CLI: --solver als)"
             )
 
     def _validate_torch_params(self) -> None:
