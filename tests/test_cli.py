@@ -842,3 +842,23 @@ def test_wrong_transposed_and_complete_R_are_explained(files, tmp_path, capsys):
     args += ["sample", "--solver", "varpro", "--aggregator", "mean"]
     err = _err(run(*args, "--out", tmp_path / "x.cfe"), capsys)
     assert "use solver='als' (CLI: --solver als)" in err
+
+
+def test_compare_scores_cf_and_the_baselines_on_hidden_folds(files, tmp_path, capsys):
+    d, ens = files
+    args = ["compare", "--predictions", d / "R.csv", "--labels", d / "y.csv"]
+    args += ["--id-column", "sample", "--folds", "3", "--repeats", "1"]
+    assert run(*args, "--out", tmp_path / "folds.csv") == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith(f"3-fold CV x 1 repeat(s) over the {ens.labeled_idx.size}")
+    folds = pd.read_csv(tmp_path / "folds.csv")
+    means = folds.groupby("method")["score"].mean()
+    assert set(means.index) == {"cf_als", "mean", "stacking", "hgb_stacking", "best_single"}
+    table = {ln.split()[0]: ln.split() for ln in lines[2:7]}
+    for name, value in means.items():
+        assert table[name][1] == f"{value:.4f}"
+    assert table["mean"][3] == f"{means['cf_als'] - means['mean']:+.4f}"
+    assert len(folds) == 3 * 5
+    err = _err(run(*args[:-4], "--folds", "400"), capsys)
+    assert "400-fold CV needs at least 400 labeled instances of each class" in err

@@ -9,7 +9,13 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier
 
 from cfensemble.baselines import BASELINES
-from cfensemble.evaluation import cf_method, fold_matrix, paired_comparison, repeated_cv
+from cfensemble.evaluation import (
+    cf_method,
+    cross_validate_predictions,
+    fold_matrix,
+    paired_comparison,
+    repeated_cv,
+)
 from cfensemble.exceptions import InvalidInputError
 
 
@@ -106,3 +112,36 @@ def test_paired_comparison():
     assert 0 < r["p_value"] < 0.05
     same = paired_comparison(pd.DataFrame(rows), "a", "a")
     assert same["ties"] == 8 and np.isnan(same["p_value"])
+
+
+def test_cross_validate_predictions_hides_each_fold_and_scores_it():
+    from cfensemble.metrics import pr_auc
+    from cfensemble.synthetic import make_ensemble
+
+    s = make_ensemble(n_classifiers=5, n_instances=300, missing_rate=0.2, random_state=0)
+    labels = s.labels.copy()  # half NaN: never scored, never revealed
+    seen = []
+
+    def spy(R, fold_labels):
+        seen.append(fold_labels.copy())
+        return BASELINES["mean"](R, fold_labels)
+
+    df = cross_validate_predictions(
+        s.R, labels, {"spy": spy, "cf": cf_method("als", random_state=0)}, n_splits=3, n_repeats=2
+    )
+    assert len(df) == 3 * 2 * 2 and set(df["method"]) == {"spy", "cf"}
+    lab = ~np.isnan(labels)
+    hidden_total = np.zeros(labels.size, dtype=int)
+    for k, fold_labels in enumerate(seen):
+        hidden = lab & np.isnan(fold_labels)
+        assert np.isnan(fold_labels[~lab]).all()  # the unlabeled stay unlabeled
+        np.testing.assert_array_equal(fold_labels[lab & ~hidden], labels[lab & ~hidden])
+        hidden_total += hidden
+        score = pr_auc(labels[hidden], BASELINES["mean"](s.R, fold_labels)[hidden])
+        assert df[df.method == "spy"]["score"].iloc[k] == pytest.approx(score)
+    np.testing.assert_array_equal(hidden_total[lab], 2)  # each labeled instance once a repeat
+    assert (df[df.method == "cf"]["score"] > labels[lab].mean()).all()
+    few = labels.copy()
+    few[np.flatnonzero(few == 1)[2:]] = 0
+    with pytest.raises(InvalidInputError, match="3-fold CV needs at least 3 labeled"):
+        cross_validate_predictions(s.R, few, {"spy": spy}, n_splits=3)

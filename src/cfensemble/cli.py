@@ -1,10 +1,12 @@
-"""The ``cfensemble`` command: demo, benchmark, fit and predict on a user's own matrix.
+"""The ``cfensemble`` command: demo, benchmark, fit, predict, score and compare on a user's
+own matrix.
 
     cfensemble demo [--out DIR]
     cfensemble benchmark --config FILE [--out DIR]
     cfensemble fit --predictions R.csv --labels y.csv [--solver als] --out model.cfe
     cfensemble predict --model model.cfe --predictions R_new.csv --out p.csv
     cfensemble score --predictions p.csv --labels y_new.csv
+    cfensemble compare --predictions R.csv --labels y.csv [--folds 5 --repeats 2]
 
 Prediction files are CSV (``.csv``, ``.txt``; ``.tsv`` tab-separated) or Parquet
 (``.parquet``, ``.pq``), chosen by extension. Default layout: one column per classifier with
@@ -825,6 +827,74 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    """CF against the baselines on the user's own R: labels hidden fold by fold."""
+    from cfensemble.baselines import BASELINES
+    from cfensemble.evaluation import cf_method, cross_validate_predictions, paired_comparison
+    from cfensemble.factory import make_trainer
+
+    if args.folds < 2 or args.repeats < 1:
+        raise UserError(
+            f"--folds must be >= 2 and --repeats >= 1, got {args.folds}, {args.repeats}"
+        )
+    if args.out is not None:
+        _refuse_overwriting_inputs(
+            args, {"--predictions": args.predictions, "--labels": args.labels}
+        )
+        _check_out_folder(Path(args.out))
+    R, names, ids, labels = _predictions_and_labels(args)
+    cf = f"cf_{args.solver}"
+    params = {"random_state": args.seed, "n_jobs": 1}
+    if args.solver == "pytorch":
+        params["device"] = "cpu"
+    try:
+        make_trainer(R.shape[0], solver=args.solver, latent_dim=1)  # torch present?
+    except ImportError as exc:
+        raise UserError(f"--solver {args.solver}: {exc}") from None
+    methods = {cf: cf_method(args.solver, **params), **BASELINES}
+    n_lab = int((~np.isnan(labels)).sum())
+    n_pos = int(np.nansum(labels))
+    print(
+        f"{args.folds}-fold CV x {args.repeats} repeat(s) over the {n_lab} labeled instances "
+        f"({n_pos} positive) of {R.shape[0]} classifiers x {R.shape[1]} instances "
+        f"({float(np.isnan(R).mean()):.1%} cells missing): each fold's labels hidden, every "
+        "method fitted on the whole file with the rest, scored on the hidden fold"
+    )
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = cross_validate_predictions(
+            R,
+            labels,
+            methods,
+            n_splits=args.folds,
+            n_repeats=args.repeats,
+            random_state=args.seed,
+            progress=not args.no_progress,
+        )
+    means = scores.groupby("method", sort=False)["score"].agg(["mean", "std"])
+    width = max(len(m) for m in means.index)
+    print(f"{'method':{width}s}  PR-AUC     sd   {cf} - method: mean  W/T/L     p")
+    for name, row in means.iterrows():
+        line = f"{name:{width}s}  {row['mean']:6.4f}  {row['std']:5.3f}"
+        if name != cf:
+            r = paired_comparison(scores, cf, name)
+            p = "n/a" if not np.isfinite(r["p_value"]) else f"{r['p_value']:.3g}"
+            line += f"   {r['mean_diff']:+.4f}  {r['wins']}/{r['ties']}/{r['losses']}  {p}"
+        print(line)
+    best = means["mean"].idxmax()
+    print(
+        f"({len(scores) // len(methods)} folds in {time.perf_counter() - t0:.1f} s; best mean: "
+        f"{best}; W/T/L: folds where {cf} is ahead / within 0.001 / behind; p: two-sided "
+        "Wilcoxon signed-rank test over the folds, which share their data, so read it as a "
+        "rough guide)"
+    )
+    if args.out is not None:
+        _write(Path(args.out), lambda f: scores.to_csv(f, index=False), binary=False)
+        print(f"fold scores written to {args.out}")
+    return 0
+
+
 def _run_and_report(cfg: dict, out_dir: Path, progress: bool) -> int:
     from cfensemble.benchmark import run_benchmark, text_table, write_report
 
@@ -1091,6 +1161,39 @@ def build_parser() -> argparse.ArgumentParser:
         "matched by it when the labels file has a column of that name",
     )
     score.set_defaults(func=cmd_score)
+
+    compare = sub.add_parser(
+        "compare",
+        parents=[common],
+        help="CF-Ensemble against the mean, stacking and the best single classifier on "
+        "your predictions file, by hiding labels",
+        description="Is CF-Ensemble worth it on my data? Repeated stratified K-fold over the "
+        "labeled instances: each fold's labels are hidden, CF (the fit defaults) and the "
+        "baselines (mean of the observed cells, class-weighted stacking, an HGB stacker, the "
+        "best single classifier) are fitted on the whole file with the other labels, and "
+        "scored (PR-AUC) on the hidden fold. The predictions must be held-out ones (out-of-"
+        "fold on your training rows), as for fit.",
+    )
+    compare.add_argument("--predictions", required=True, help="R: one column per classifier")
+    compare.add_argument("--labels", help="labels file (blank = unlabeled, never scored)")
+    compare.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="the label column (of --labels, or of --predictions when --labels is absent)",
+    )
+    compare.add_argument("--solver", choices=SOLVERS, default="als", help="CF's solver")
+    compare.add_argument("--folds", type=int, default=5, help="folds (default %(default)s)")
+    compare.add_argument(
+        "--repeats", type=int, default=2, help="repeats of the folds (default %(default)s)"
+    )
+    compare.add_argument("--seed", type=int, default=0, help="seed of the folds and of CF")
+    compare.add_argument("--out", help="also write every fold's scores to this CSV")
+    _add_io_layout(
+        compare,
+        id_help="a column of instance ids (not a classifier); labels are matched by it "
+        "when the labels file has a column of that name",
+    )
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 

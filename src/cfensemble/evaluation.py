@@ -243,6 +243,87 @@ def repeated_cv(
     return pd.DataFrame(rows)
 
 
+def cross_validate_predictions(
+    R,
+    labels,
+    methods: dict | None = None,
+    *,
+    n_splits: int = 5,
+    n_repeats: int = 2,
+    metric: Callable = pr_auc,
+    random_state=0,
+    progress: bool = False,
+):
+    """Score combiners on a prediction matrix you already have, by hiding labels.
+
+    Repeated stratified K-fold over the labeled instances: each fold's labels are hidden
+    (its columns become unlabeled, like the instances that never had a label), every
+    method is fitted on all of R with the remaining labels (transductively, as the
+    benchmark does) and scored on the hidden fold. This is :func:`repeated_cv` for an R
+    built elsewhere (your own models' held-out predictions).
+
+    Parameters
+    ----------
+    R : array-like of shape (n_classifiers, n_instances), NaN = missing
+    labels : array-like of shape (n_instances,), 0, 1 or NaN (unlabeled, never scored)
+    methods : dict name -> callable(R, labels) -> p of shape (n_instances,), optional
+        ``default_methods(("als",))`` by default: CF with its defaults and the baselines.
+    n_splits, n_repeats : int
+        Folds and repeats of the stratified split of the labeled instances.
+    metric : callable(y_true, p) -> float, default=pr_auc
+    random_state : int
+    progress : bool
+        A tqdm bar over folds.
+
+    Returns
+    -------
+    pandas.DataFrame with one row per (repeat, fold, method): columns repeat, fold,
+    method, score, seconds (of the method's fit and prediction).
+    """
+    import pandas as pd
+
+    data = EnsembleData(R, labels)  # validates shapes, values and labels
+    R, labels = data.R, data.labels
+    if labels is None:
+        raise InvalidInputError("labels are required: the folds hide and score them")
+    methods = default_methods(("als",), random_state=random_state) if methods is None else methods
+    labeled = np.flatnonzero(~np.isnan(labels))
+    y = labels[labeled].astype(int)
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < n_splits:
+        raise InvalidInputError(
+            f"{n_splits}-fold CV needs at least {n_splits} labeled instances of each class, "
+            f"got {counts[0]} negative and {counts[1]} positive: lower n_splits"
+        )
+    splitter = RepeatedStratifiedKFold(
+        n_splits=n_splits, n_repeats=n_repeats, random_state=random_state
+    )
+    splits = list(enumerate(splitter.split(labeled, y)))
+    if progress:
+        from tqdm.auto import tqdm
+
+        splits = tqdm(splits, desc="folds", leave=False)
+    rows = []
+    for k, (_, held) in splits:
+        repeat, fold = divmod(k, n_splits)
+        hidden = labeled[held]
+        fold_labels = labels.copy()
+        fold_labels[hidden] = np.nan
+        for name, method in methods.items():
+            t0 = time.perf_counter()
+            p = np.asarray(method(R, fold_labels))
+            rows.append(
+                {
+                    "repeat": repeat,
+                    "fold": fold,
+                    "method": name,
+                    "score": metric(labels[hidden], p[hidden]),
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def _cached_fold_matrix(
     X, y, train, test, estimators, inner_cv, seed, cache_dir, cache_key, repeat, fold, n_jobs
 ):
