@@ -18,6 +18,7 @@ EXPECTED = {  # name: (n_samples, n_features, n_positives)
     "caravan": (5822, 85, 348),
     "spam7": (4601, 6, 1813),
     "hmda": (2380, 13, 285),
+    "benefits": (4877, 19, 1542),
 }
 
 

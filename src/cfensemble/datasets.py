@@ -48,6 +48,11 @@ DATASETS: dict[str, str] = {
         "R AER HMDA, Boston mortgage applications (2380 x 13, the yes/no columns as 0/1); "
         "positive = denied, deny == 'yes' (12%)"
     ),
+    "benefits": (
+        "R Ecdat Benefits, US blue-collar job losers 1982-1991 (4877 x 19: the state code "
+        "dropped, joblost one-hot, the yes/no columns and sex as 0/1); positive = did not "
+        "apply for unemployment insurance, ui == 'no' (32%)"
+    ),
 }
 
 
@@ -134,6 +139,18 @@ def _hmda():
     return _xy(feats, df["deny"] == "yes")
 
 
+def _benefits():
+    import pandas as pd
+
+    df = _rdata("Ecdat", "Benefits")
+    feats = df.drop(columns=["ui", "state"])  # state: a code; stateur, statemb describe it
+    feats = pd.get_dummies(feats, columns=["joblost"], prefix="joblost", dtype=float)
+    feats = feats.assign(sex=(feats["sex"] == "female").astype(float))
+    yes_no = [c for c in feats.columns if feats[c].dtype == object]
+    feats = feats.assign(**{c: (feats[c] == "yes").astype(float) for c in yes_no})
+    return _xy(feats, df["ui"] == "no")
+
+
 _LOADERS = {
     "breast_cancer": _breast_cancer,
     "digits": _digits,
@@ -145,6 +162,7 @@ _LOADERS = {
     "caravan": _caravan,
     "spam7": _spam7,
     "hmda": _hmda,
+    "benefits": _benefits,
 }
 
 
