@@ -697,8 +697,8 @@ def cmd_fit(args) -> int:
     if data.missing_rate == 0 and trainer.aggregator_input == "filled":
         print(
             "note: R is complete, so the aggregator sees R itself: the solver, rank and "
-            "lambda change nothing in its predictions (they fill missing cells, here or in "
-            "the files predict is given)"
+            "lambda change nothing in its predictions; the factors only fill missing cells, "
+            "which the files given to predict may have"
         )
     print(f"model saved to {out}")
     return 0
@@ -842,7 +842,7 @@ def cmd_compare(args) -> int:
             args, {"--predictions": args.predictions, "--labels": args.labels}
         )
         _check_out_folder(Path(args.out))
-    R, names, ids, labels = _predictions_and_labels(args)
+    R, _names, _ids, labels = _predictions_and_labels(args)
     cf = f"cf_{args.solver}"
     params = {"random_state": args.seed, "n_jobs": 1}
     if args.solver == "pytorch":
@@ -967,6 +967,15 @@ def _add_io_layout(p, id_help: str | None = None) -> None:
     )
 
 
+def _add_labels(p, labels_help: str) -> None:
+    p.add_argument("--labels", help=labels_help)
+    p.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="the label column (of --labels, or of --predictions when --labels is absent)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from cfensemble._version import __version__
 
@@ -1031,12 +1040,7 @@ def build_parser() -> argparse.ArgumentParser:
         "has a default.",
     )
     fit.add_argument("--predictions", required=True, help="R as .csv/.tsv/.parquet")
-    fit.add_argument("--labels", help="labels file: 0, 1 or blank (unlabeled) per instance")
-    fit.add_argument(
-        "--label-column",
-        metavar="NAME",
-        help="the label column (of --labels, or of --predictions when --labels is absent)",
-    )
+    _add_labels(fit, "labels file: 0, 1 or blank (unlabeled) per instance")
     fit.add_argument("--out", required=True, help="model file to write (e.g. model.cfe)")
     fit.add_argument(
         "--solver",
@@ -1143,12 +1147,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="probabilities: predict's --out, or a predictions file (one column each)",
     )
-    score.add_argument("--labels", help="labels file (as for fit; blank = unlabeled)")
-    score.add_argument(
-        "--label-column",
-        metavar="NAME",
-        help="the label column (of --labels, or of --predictions when --labels is absent)",
-    )
+    _add_labels(score, "labels file (as for fit; blank = unlabeled)")
     score.add_argument(
         "--same-rows",
         action="store_true",
@@ -1175,12 +1174,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fold on your training rows), as for fit.",
     )
     compare.add_argument("--predictions", required=True, help="R: one column per classifier")
-    compare.add_argument("--labels", help="labels file (blank = unlabeled, never scored)")
-    compare.add_argument(
-        "--label-column",
-        metavar="NAME",
-        help="the label column (of --labels, or of --predictions when --labels is absent)",
-    )
+    _add_labels(compare, "labels file (blank = unlabeled, never scored)")
     compare.add_argument("--solver", choices=SOLVERS, default="als", help="CF's solver")
     compare.add_argument("--folds", type=int, default=5, help="folds (default %(default)s)")
     compare.add_argument(
