@@ -836,7 +836,12 @@ def test_wrong_transposed_and_complete_R_are_explained(files, tmp_path, capsys):
     args_missing = ["fit", "--predictions", d / "R.csv", "--labels", d / "y.csv"]
     assert run(*args_missing, "--id-column", "sample", "--out", tmp_path / "n.cfe") == 0
     assert "note: R is complete" not in capsys.readouterr().out
-    assert load(tmp_path / "c.cfe").solver == "als"  # the CLI's default, as the library's
+    assert load(tmp_path / "c.cfe").solver == "als"
+    args_pred = ["predict", "--model", tmp_path / "c.cfe", "--predictions", tmp_path / "R.csv"]
+    err = _err(run(*args_pred, "--transposed", "--out", tmp_path / "p.csv"), capsys)
+    assert (
+        "drop --transposed" in err and f"({N} in all)" in err
+    )  # the CLI's default, as the library's
     assert run(*args, "--out", tmp_path / "c.cfe", "--aggregator", "mean") == 0
     args = ["fit", "--predictions", d / "R.csv", "--labels", d / "y.csv", "--id-column"]
     args += ["sample", "--solver", "varpro", "--aggregator", "mean"]
@@ -860,5 +865,9 @@ def test_compare_scores_cf_and_the_baselines_on_hidden_folds(files, tmp_path, ca
         assert table[name][1] == f"{value:.4f}"
     assert table["mean"][3] == f"{means['cf_als'] - means['mean']:+.4f}"
     assert len(folds) == 3 * 5
+    best = means.drop("cf_als").idxmax()
+    verdict = [ln for ln in out.splitlines() if ln.startswith("verdict: cf_als is ")]
+    assert len(verdict) == 1 and f"the best baseline, {best} (" in verdict[0]
+    assert "folds:" not in capsys.readouterr().err  # no progress bar off a terminal
     err = _err(run(*args[:-4], "--folds", "400"), capsys)
-    assert "400-fold CV needs at least 400 labeled instances of each class" in err
+    assert "--folds 400 needs at least 400 labeled instances of each class" in err

@@ -704,7 +704,7 @@ def cmd_fit(args) -> int:
     return 0
 
 
-def _match_columns(model_names, m: int, names, R, path):
+def _match_columns(model_names, m: int, names, R, path, transposed: bool = False):
     """R's rows reordered to the model's classifier order, or a UserError saying what differs."""
     if model_names is None:  # a model saved from Python without names: order is trusted
         if len(names) != m:
@@ -717,19 +717,24 @@ def _match_columns(model_names, m: int, names, R, path):
     if missing or extra:
         parts = []
         if missing:
-            parts.append(f"missing from {path}: {missing}")
+            parts.append(f"missing from {path}: {_names(missing)}")
         if extra:
-            parts.append(f"not in the model: {extra}")
+            parts.append(f"not in the model: {_names(extra)}")
         hint = (
             " (a classifier that scored none of these instances can be given as a column of "
             "blank cells)"
             if missing
             else ""
         )
+        if transposed and len(names) > 2 * R.shape[1] and len(names) > 20:
+            hint += (
+                f"; read with --transposed, {path} gives {len(names)} classifiers x "
+                f"{R.shape[1]} instances: if its rows are the instances, drop --transposed"
+            )
         raise UserError(
             "the classifier columns differ from those the model was fitted on ("
             + "; ".join(parts)
-            + f"); the model expects {list(model_names)}{hint}"
+            + f"); the model expects {_names(model_names)}{hint}"
         )
     order = [names.index(c) for c in model_names]
     logger.info("columns of %s reordered to the model's order", path)
@@ -765,7 +770,14 @@ def cmd_predict(args) -> int:
     R, names, ids, _ = read_predictions(
         args.predictions, transposed=args.transposed, id_column=args.id_column
     )
-    R = _match_columns(trainer.classifier_names_, trainer.n_classifiers, names, R, args.predictions)
+    R = _match_columns(
+        trainer.classifier_names_,
+        trainer.n_classifiers,
+        names,
+        R,
+        args.predictions,
+        args.transposed,
+    )
     _warn_unscored(R, ids, args.predictions, "they are predicted at")
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -854,6 +866,16 @@ def cmd_compare(args) -> int:
     methods = {cf: cf_method(args.solver, **params), **BASELINES}
     n_lab = int((~np.isnan(labels)).sum())
     n_pos = int(np.nansum(labels))
+    if min(n_pos, n_lab - n_pos) < args.folds:
+        raise UserError(
+            f"--folds {args.folds} needs at least {args.folds} labeled instances of each "
+            f"class, got {n_lab - n_pos} negative and {n_pos} positive: "
+            + (
+                "each class needs at least 2"
+                if min(n_pos, n_lab - n_pos) < 2
+                else f"give --folds {min(n_pos, n_lab - n_pos)} or fewer"
+            )
+        )
     print(
         f"{args.folds}-fold CV x {args.repeats} repeat(s) over the {n_lab} labeled instances "
         f"({n_pos} positive) of {R.shape[0]} classifiers x {R.shape[1]} instances "
@@ -874,21 +896,39 @@ def cmd_compare(args) -> int:
         )
     means = scores.groupby("method", sort=False)["score"].agg(["mean", "std"])
     width = max(len(m) for m in means.index)
-    print(f"{'method':{width}s}  PR-AUC     sd   {cf} - method: mean  W/T/L     p")
+    print(f"{'method':{width}s}  PR-AUC  sd over folds  {cf} minus it  W/T/L     p")
     for name, row in means.iterrows():
-        line = f"{name:{width}s}  {row['mean']:6.4f}  {row['std']:5.3f}"
+        line = f"{name:{width}s}  {row['mean']:6.4f}  {row['std']:12.3f}"
         if name != cf:
             r = paired_comparison(scores, cf, name)
             p = "n/a" if not np.isfinite(r["p_value"]) else f"{r['p_value']:.3g}"
-            line += f"   {r['mean_diff']:+.4f}  {r['wins']}/{r['ties']}/{r['losses']}  {p}"
+            w_t_l = f"{r['wins']}/{r['ties']}/{r['losses']}"
+            line += f"  {r['mean_diff']:+13.4f}  {w_t_l:8s}  {p}"
         print(line)
-    best = means["mean"].idxmax()
+    folds = len(scores) // len(methods)
     print(
-        f"({len(scores) // len(methods)} folds in {time.perf_counter() - t0:.1f} s; best mean: "
-        f"{best}; W/T/L: folds where {cf} is ahead / within 0.001 / behind; p: two-sided "
-        "Wilcoxon signed-rank test over the folds, which share their data, so read it as a "
-        "rough guide)"
+        f"({folds} folds in {time.perf_counter() - t0:.1f} s. W/T/L: folds where {cf} is "
+        "ahead / within 0.001 / behind; p: two-sided Wilcoxon signed-rank test over the "
+        "folds, which share their data, so a rough guide.)"
     )
+    baselines = means.drop(index=cf)
+    best = baselines["mean"].idxmax()
+    r = paired_comparison(scores, cf, best)
+    if abs(r["mean_diff"]) <= 1e-3 or not (r["p_value"] < 0.05):
+        verdict = f"tied with the best baseline, {best}"
+    else:
+        verdict = f"{'ahead of' if r['mean_diff'] > 0 else 'behind'} the best baseline, {best}"
+    print(
+        f"verdict: {cf} is {verdict} ({r['mean_diff']:+.4f} PR-AUC"
+        + ("" if not np.isfinite(r["p_value"]) else f", p = {r['p_value']:.3g}")
+        + "; tied: within 0.001 or p >= 0.05)"
+    )
+    if not np.isnan(R).any():
+        print(
+            f"note: R is complete, so {cf} is its aggregator 'auto' on R itself (a blend of "
+            "the mean, stacking and the best single classifier); the factorization only "
+            "fills missing cells"
+        )
     if args.out is not None:
         _write(Path(args.out), lambda f: scores.to_csv(f, index=False), binary=False)
         print(f"fold scores written to {args.out}")
@@ -1069,7 +1109,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="how the filled predictions are combined: auto (default: the mean, stacking "
         "and the best classifier averaged), weighted (stacking), shrinkage (stacking shrunk "
-        "toward equal weights), mean",
+        "toward equal weights), mean (not with --solver varpro, whose objective fits the "
+        "aggregator's weights)",
     )
     fit.add_argument(
         "--lambda",

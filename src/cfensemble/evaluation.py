@@ -188,7 +188,7 @@ def repeated_cv(
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(iterator, desc=cache_key or "folds", leave=False)
+        iterator = tqdm(iterator, desc=cache_key or "folds", leave=False, disable=None)
     rows = []
     for k, (train, test) in iterator:
         repeat, fold = divmod(k, n_splits)
@@ -293,7 +293,12 @@ def cross_validate_predictions(
     if counts.min() < n_splits:
         raise InvalidInputError(
             f"{n_splits}-fold CV needs at least {n_splits} labeled instances of each class, "
-            f"got {counts[0]} negative and {counts[1]} positive: lower n_splits"
+            f"got {counts[0]} negative and {counts[1]} positive: "
+            + (
+                "each class needs at least 2 labeled instances"
+                if counts.min() < 2
+                else f"lower n_splits to at most {counts.min()}"
+            )
         )
     splitter = RepeatedStratifiedKFold(
         n_splits=n_splits, n_repeats=n_repeats, random_state=random_state
@@ -302,7 +307,8 @@ def cross_validate_predictions(
     if progress:
         from tqdm.auto import tqdm
 
-        splits = tqdm(splits, desc="folds", leave=False)
+        # disable=None: a bar on a terminal only, none in a redirected log
+        splits = tqdm(splits, desc="folds", leave=False, disable=None)
     rows = []
     for k, (_, held) in splits:
         repeat, fold = divmod(k, n_splits)
