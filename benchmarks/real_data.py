@@ -4,8 +4,8 @@ Every bundled data set (cfensemble.datasets) at its natural positive rate and at
 1% positives, in four missing-prediction regimes (complete R; 30% of the cells missing at
 random; block: half the classifiers absent for half the instances; informative: 30% of
 the cells, a classifier abstaining more often where it is unsure); repeated stratified
-5-fold CV x 5 repeats (``--repeats``); the same folds and the same R (the default pool's out-of-fold
-predictions) for every method; PR-AUC of CF with its defaults (als, varpro, pytorch) and
+5-fold CV x 5 repeats (``--repeats``); the same folds and the same R (the default pool's
+out-of-fold predictions) for every method; PR-AUC of CF with its defaults (als, varpro, pytorch) and
 of every baseline, the hindsight-best baseline per data set, wins/ties/losses and
 Wilcoxon p-values. Writes benchmarks/results/real_data.md and real_data.csv.
 
