@@ -738,7 +738,8 @@ def test_score_predict_output_and_each_classifier(files, tmp_path, capsys):
     score = ["score", "--predictions", tmp_path / "p.csv", "--labels", d / "y.csv"]
     assert run(*score, "--id-column", "sample") == 0
     out = capsys.readouterr().out
-    assert f"({int(np.isnan(ens.labels).sum())} unlabeled instance(s) not scored)" in out
+    n_blank = int(np.isnan(ens.labels).sum())
+    assert f"({n_blank} instance(s) without a label, blank or not in the labels file, not" in out
     # One class only among the scored rows: an error that says why.
     (tmp_path / "ones.csv").write_text("label\n" + "1\n" * N)
     err = _err(

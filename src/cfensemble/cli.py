@@ -829,7 +829,9 @@ def cmd_score(args) -> int:
         )
     skipped = int((~labeled).sum())
     if skipped:
-        print(f"({skipped} unlabeled instance(s) not scored)")
+        print(
+            f"({skipped} instance(s) without a label, blank or not in the labels file, not scored)"
+        )
     if not args.same_rows and len({r[1] for r in rows}) > 1:
         print(
             "(the columns were scored on different instances, each on those it has a "
