@@ -844,7 +844,12 @@ def cmd_score(args) -> int:
 def cmd_compare(args) -> int:
     """CF against the baselines on the user's own R: labels hidden fold by fold."""
     from cfensemble.baselines import BASELINES
-    from cfensemble.evaluation import cf_method, cross_validate_predictions, paired_comparison
+    from cfensemble.evaluation import (
+        cf_method,
+        check_fold_counts,
+        cross_validate_predictions,
+        paired_comparison,
+    )
     from cfensemble.factory import make_trainer
 
     if args.folds < 2 or args.repeats < 1:
@@ -868,16 +873,7 @@ def cmd_compare(args) -> int:
     methods = {cf: cf_method(args.solver, **params), **BASELINES}
     n_lab = int((~np.isnan(labels)).sum())
     n_pos = int(np.nansum(labels))
-    if min(n_pos, n_lab - n_pos) < args.folds:
-        raise UserError(
-            f"--folds {args.folds} needs at least {args.folds} labeled instances of each "
-            f"class, got {n_lab - n_pos} negative and {n_pos} positive: "
-            + (
-                "each class needs at least 2"
-                if min(n_pos, n_lab - n_pos) < 2
-                else f"give --folds {min(n_pos, n_lab - n_pos)} or fewer"
-            )
-        )
+    check_fold_counts(labels, args.folds, f"--folds {args.folds}", "--folds")  # before output
     print(
         f"{args.folds}-fold CV x {args.repeats} repeat(s) over the {n_lab} labeled instances "
         f"({n_pos} positive) of {R.shape[0]} classifiers x {R.shape[1]} instances "

@@ -243,6 +243,26 @@ def repeated_cv(
     return pd.DataFrame(rows)
 
 
+def check_fold_counts(labels, n_splits: int, what: str, option: str) -> None:
+    """Raise unless each class has at least ``n_splits`` labeled instances (stratified
+    K-fold puts one of each class in every fold). ``what`` and ``option`` name the request
+    and the setting to change in the message (the library's or the CLI's names)."""
+    y = np.asarray(labels, dtype=np.float64)
+    n_pos = int(np.nansum(y))
+    n_neg = int((~np.isnan(y)).sum()) - n_pos
+    fewest = min(n_pos, n_neg)
+    if fewest < n_splits:
+        raise InvalidInputError(
+            f"{what} needs at least {n_splits} labeled instances of each class, got {n_neg} "
+            f"negative and {n_pos} positive: "
+            + (
+                "each class needs at least 2 labeled instances"
+                if fewest < 2
+                else f"set {option} to at most {fewest}"
+            )
+        )
+
+
 def cross_validate_predictions(
     R,
     labels,
@@ -282,24 +302,12 @@ def cross_validate_predictions(
     """
     import pandas as pd
 
-    data = EnsembleData(R, labels)  # validates shapes, values and labels
+    data = EnsembleData(R, labels)  # validates shapes, values and labels (None: all NaN)
     R, labels = data.R, data.labels
-    if labels is None:
-        raise InvalidInputError("labels are required: the folds hide and score them")
     methods = default_methods(("als",), random_state=random_state) if methods is None else methods
+    check_fold_counts(labels, n_splits, f"{n_splits}-fold CV", "n_splits")
     labeled = np.flatnonzero(~np.isnan(labels))
     y = labels[labeled].astype(int)
-    counts = np.bincount(y, minlength=2)
-    if counts.min() < n_splits:
-        raise InvalidInputError(
-            f"{n_splits}-fold CV needs at least {n_splits} labeled instances of each class, "
-            f"got {counts[0]} negative and {counts[1]} positive: "
-            + (
-                "each class needs at least 2 labeled instances"
-                if counts.min() < 2
-                else f"lower n_splits to at most {counts.min()}"
-            )
-        )
     splitter = RepeatedStratifiedKFold(
         n_splits=n_splits, n_repeats=n_repeats, random_state=random_state
     )
