@@ -293,14 +293,31 @@ def read_predictions(path, *, transposed=False, id_column=None, label_column=Non
     return R, names, ids, labels
 
 
+def _looks_transposed(long: int, short: int) -> bool:
+    """Far longer one way than the other (over twice, and over 20): axes swapped?"""
+    return long > 2 * max(short, 1) and long > 20
+
+
 def _transposed_hint(df) -> str:
     """A hint for a file with far more columns than rows: classifiers as rows?"""
-    if df.shape[1] > 2 * max(df.shape[0], 1) and df.shape[1] > 20:
+    if _looks_transposed(df.shape[1], df.shape[0]):
         return (
             f"; the file has {df.shape[1]} columns and {df.shape[0]} rows: if its rows are "
             "the classifiers, pass --transposed"
         )
     return ""
+
+
+def _drop_transposed_hint(R, path, transposed: bool) -> str:
+    """The reverse hint: a file read with --transposed into far more classifiers than
+    instances probably has instances as rows."""
+    m, n = R.shape
+    if not transposed or not _looks_transposed(m, n):
+        return ""
+    return (
+        f"; read with --transposed, {path} gives {m} classifiers x {n} instances: if its rows "
+        "are the instances, drop --transposed"
+    )
 
 
 def _check_names(names, path: Path, transposed: bool, extra: str = "") -> None:
@@ -620,13 +637,10 @@ def _predictions_and_labels(args, unscored: str | None = None):
                 args.labels, R.shape[1], args.label_column, id_column=args.id_column, ids=ids
             )
         except UserError as exc:
-            m, n = R.shape
-            if not args.transposed or not (m > 2 * n and m > 20):
+            hint = _drop_transposed_hint(R, args.predictions, args.transposed)
+            if not hint:
                 raise
-            raise UserError(
-                f"{exc}; read with --transposed, {args.predictions} gives {m} classifiers x "
-                f"{n} instances: if its rows are the instances, drop --transposed"
-            ) from None
+            raise UserError(f"{exc}{hint}") from None
     return R, names, ids, labels
 
 
@@ -726,11 +740,7 @@ def _match_columns(model_names, m: int, names, R, path, transposed: bool = False
             if missing
             else ""
         )
-        if transposed and len(names) > 2 * R.shape[1] and len(names) > 20:
-            hint += (
-                f"; read with --transposed, {path} gives {len(names)} classifiers x "
-                f"{R.shape[1]} instances: if its rows are the instances, drop --transposed"
-            )
+        hint += _drop_transposed_hint(R, path, transposed)
         raise UserError(
             "the classifier columns differ from those the model was fitted on ("
             + "; ".join(parts)
