@@ -903,12 +903,13 @@ def cmd_compare(args) -> int:
             progress=not args.no_progress,
         )
     means = scores.groupby("method", sort=False)["score"].agg(["mean", "std"])
+    paired = {name: paired_comparison(scores, cf, name) for name in means.index if name != cf}
     width = max(len(m) for m in means.index)
     print(f"{'method':{width}s}  PR-AUC  sd over folds  {cf} minus it  W/T/L     p")
     for name, row in means.iterrows():
         line = f"{name:{width}s}  {row['mean']:6.4f}  {row['std']:12.3f}"
         if name != cf:
-            r = paired_comparison(scores, cf, name)
+            r = paired[name]
             p = "n/a" if not np.isfinite(r["p_value"]) else f"{r['p_value']:.3g}"
             w_t_l = f"{r['wins']}/{r['ties']}/{r['losses']}"
             line += f"  {r['mean_diff']:+13.4f}  {w_t_l:8s}  {p}"
@@ -919,9 +920,8 @@ def cmd_compare(args) -> int:
         "ahead / within 0.001 / behind; p: two-sided Wilcoxon signed-rank test over the "
         "folds, which share their data, so a rough guide.)"
     )
-    baselines = means.drop(index=cf)
-    best = baselines["mean"].idxmax()
-    r = paired_comparison(scores, cf, best)
+    best = means.drop(index=cf)["mean"].idxmax()
+    r = paired[best]
     if abs(r["mean_diff"]) <= 1e-3 or not (r["p_value"] < 0.05):
         verdict = f"tied with the best baseline, {best}"
     else:
