@@ -33,6 +33,7 @@ __all__ = [
     "gram_matrices",
     "INITS",
     "init_factors",
+    "start_factors",
     "svd_factors",
     "numba_available",
     "solve_factors",
@@ -179,3 +180,12 @@ def svd_factors(R: np.ndarray, observed: np.ndarray, d: int, rng: np.random.Rand
     X[dead] = 0.1 * rng.standard_normal((dead.size, m))
     Y[dead] = 0.1 * rng.standard_normal((dead.size, n))
     return X, Y
+
+
+def start_factors(init: str, R, observed, d: int, rng: np.random.RandomState):
+    """The start of every fit (trainers and rank search): ``svd_factors`` for 'svd',
+    ``init_factors`` for 'random'. X (d, m), Y (d, n); only R's observed cells are read."""
+    if init == "svd":
+        return svd_factors(R, observed, d, rng)
+    m, n = R.shape
+    return init_factors(rng, d, m, n)

@@ -23,8 +23,7 @@ from cfensemble._validation import check_option, check_scalar
 from cfensemble.exceptions import InvalidInputError, NonFiniteError
 from cfensemble.optimization._als import (
     INITS,
-    init_factors,
-    svd_factors,
+    start_factors,
     update_classifiers,
     update_instances,
 )
@@ -71,12 +70,7 @@ def holdout_mask(observed: np.ndarray, share: float, rng) -> np.ndarray:
 def _fit_factors(R0, C, d, lambda_reg, n_sweeps, tol, rng, init="random"):
     # Weighted ALS: x_u = (Y C_u Y^T + lambda I)^-1 Y C_u r_u, then y_i likewise, from the
     # SVD start of the cells it may read (C > 0: neither missing nor hidden) or a random one.
-    m, n = R0.shape
-    if init == "svd":
-        seen = C > 0
-        X, Y = svd_factors(np.where(seen, R0, np.nan), seen, d, rng)
-    else:
-        X, Y = init_factors(rng, d, m, n)
+    X, Y = start_factors(init, R0, C > 0, d, rng)
     prev = np.inf
     for _ in range(n_sweeps):
         X = update_classifiers(Y, R0, C, lambda_reg)

@@ -55,8 +55,7 @@ from cfensemble.objective import ObjectiveValue, class_weights, n_aggregator_fea
 from cfensemble.optimization._als import (
     DEFAULT_CHUNK,
     INITS,
-    init_factors,
-    svd_factors,
+    start_factors,
     update_instances,
 )
 from cfensemble.optimization._base import BaseCFTrainer, logger
@@ -392,12 +391,9 @@ class CFEnsemblePyTorchTrainer(BaseCFTrainer):
         self.device_ = dev
         single = check_dtype(self.dtype, "dtype", DTYPES) == "float32"
         tdt = torch.float32 if single else torch.float64
-        m, n, d = data.n_classifiers, data.n_instances, params["latent_dim"]
+        m, d = data.n_classifiers, params["latent_dim"]
         max_iter = params["max_iter"]
-        if self.init == "svd":  # the same start as CFEnsembleTrainer's
-            X0, Y0 = svd_factors(data.R, data.observed, d, rng)
-        else:
-            X0, Y0 = init_factors(rng, d, m, n)
+        X0, Y0 = start_factors(self.init, data.R, data.observed, d, rng)  # as CFEnsembleTrainer
         lab = data.labeled_idx
         y_np = data.labels[lab]
         s_np = class_weights(y_np, self.use_class_weights)

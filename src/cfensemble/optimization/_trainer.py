@@ -40,10 +40,9 @@ from cfensemble.optimization._als import (
     DEFAULT_CHUNK,
     EXTRAPOLATION,
     INITS,
-    init_factors,
     next_extrapolation,
     numba_available,
-    svd_factors,
+    start_factors,
 )
 from cfensemble.optimization._base import BaseCFTrainer, logger
 from cfensemble.optimization._varpro import minimize_projected
@@ -346,11 +345,8 @@ class CFEnsembleTrainer(BaseCFTrainer):
 
     # ------------------------------------------------------------------ the loops
     def _fit(self, data: EnsembleData, C: np.ndarray, rng, params: dict) -> None:
-        m, n, d = data.n_classifiers, data.n_instances, params["latent_dim"]
-        if self.init == "svd":
-            X, Y = svd_factors(data.R, data.observed, d, rng)
-        else:
-            X, Y = init_factors(rng, d, m, n)
+        m, d = data.n_classifiers, params["latent_dim"]
+        X, Y = start_factors(self.init, data.R, data.observed, d, rng)
         lab = data.labeled_idx
         y = data.labels[lab]
         s = class_weights(y, self.use_class_weights)
