@@ -472,17 +472,7 @@ FIT_WITH_IDS = [
         ),
         (["fit", "--predictions", "{d}/R.csv", "--out", "{t}/m.cfe"], "give the labels"),
         (
-            [
-                "fit",
-                "--predictions",
-                "{d}/R.csv",
-                "--labels",
-                "{d}/y.csv",
-                "--id-column",
-                "nope",
-                "--out",
-                "{t}/m.cfe",
-            ],
+            [*FIT_WITH_IDS[:-1], "nope", "--out", "{t}/m.cfe"],  # another --id-column value
             "--id-column 'nope' is not a column",
         ),
         (
